@@ -1,0 +1,14 @@
+"""helmholtz: declarative generative models for neuroscience and perception, with
+interchangeable inference back ends, on JAX.
+
+    import helmholtz as hz
+    model = hz.models.FactorAnalysis(obs_dim=10, latent_dim=2)
+    fit = hz.fit(model, data, method="nuts", key=0)     # or "svi"
+    fit.to_arviz(); fit.save("fa.hz"); hz.load("fa.hz")
+"""
+
+from helmholtz import data, diagnostics, models, priors
+from helmholtz.inference import Fit, backends, fit, load, methods_for
+
+__version__ = "0.1.0"
+__all__ = ["Fit", "backends", "data", "diagnostics", "fit", "load", "methods_for", "models", "priors"]

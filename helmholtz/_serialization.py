@@ -1,0 +1,136 @@
+"""A safe on-disk format: JSON for structure, ``.npy`` (no pickle) for arrays, in one zip.
+
+Only classes marked :func:`serializable` (the models and priors of this package, and any
+a user registers) can be rebuilt on load, so opening a file never runs arbitrary code the
+way unpickling does. Files are written to a temporary name and renamed into place, so a
+crash mid-write leaves either the old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+_REGISTRY: dict[str, type] = {}
+FORMAT_NAME = "helmholtz"
+FORMAT_VERSION = 1
+_MANIFEST = "helmholtz.json"
+
+
+def serializable(cls: type) -> type:
+    """Allow instances of the dataclass ``cls`` to be saved and rebuilt by name."""
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"{cls.__name__} must be a dataclass to be serializable")
+    _REGISTRY[f"{cls.__module__}.{cls.__qualname__}"] = cls
+    return cls
+
+
+class _Encoder:
+    def __init__(self):
+        self.arrays: dict[str, np.ndarray] = {}
+
+    def __call__(self, value: Any) -> Any:
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            name = f"{type(value).__module__}.{type(value).__qualname__}"
+            if name not in _REGISTRY:
+                raise TypeError(f"{name} is not marked @serializable and cannot be saved")
+            fields = {f.name: self(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init}
+            return {"__class__": name, "fields": fields}
+        if hasattr(value, "__array__") and not isinstance(value, (int, float, bool, str)):
+            array = np.asarray(value)
+            key = f"a{len(self.arrays)}"
+            self.arrays[key] = array
+            return {"__array__": key}
+        if isinstance(value, dict):
+            if not all(isinstance(k, str) for k in value):
+                raise TypeError("only dictionaries with string keys can be saved")
+            return {"__dict__": {k: self(v) for k, v in value.items()}}
+        if isinstance(value, (list, tuple)):
+            return {"__tuple__" if isinstance(value, tuple) else "__list__": [self(v) for v in value]}
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return value
+        if isinstance(value, (np.integer, np.floating, np.bool_)):
+            return value.item()
+        raise TypeError(f"cannot save a value of type {type(value).__name__}")
+
+
+def _decode(node: Any, arrays: dict[str, np.ndarray]) -> Any:
+    if not isinstance(node, dict):
+        return node
+    if "__array__" in node:
+        return arrays[node["__array__"]]
+    if "__dict__" in node:
+        return {k: _decode(v, arrays) for k, v in node["__dict__"].items()}
+    if "__tuple__" in node:
+        return tuple(_decode(v, arrays) for v in node["__tuple__"])
+    if "__list__" in node:
+        return [_decode(v, arrays) for v in node["__list__"]]
+    if "__class__" in node:
+        cls = _REGISTRY.get(node["__class__"])
+        if cls is None:
+            raise ValueError(
+                f"the file names the class {node['__class__']!r}, which is not a known "
+                "helmholtz model or prior (import the module that defines it first)"
+            )
+        return cls(**{k: _decode(v, arrays) for k, v in node["fields"].items()})
+    raise ValueError(f"unrecognised entry in the file: {sorted(node)}")
+
+
+def write(path: str | os.PathLike, kind: str, content: Any) -> Path:
+    """Write ``content`` (nested dicts, dataclasses, arrays) atomically to ``path``."""
+    path = Path(path)
+    encoder = _Encoder()
+    manifest = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "kind": kind, "content": encoder(content)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream, zipfile.ZipFile(stream, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr(_MANIFEST, json.dumps(manifest))
+            for key, array in encoder.arrays.items():
+                buffer = io.BytesIO()
+                np.save(buffer, array, allow_pickle=False)
+                archive.writestr(f"arrays/{key}.npy", buffer.getvalue())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read(path: str | os.PathLike, kind: str) -> Any:
+    """Read what :func:`write` wrote, checking that it is a helmholtz file of ``kind``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path} is not a helmholtz {kind} file (expected a zip archive written by .save())")
+    with zipfile.ZipFile(path) as archive:
+        try:
+            manifest = json.loads(archive.read(_MANIFEST))
+        except KeyError:
+            raise ValueError(f"{path} is a zip archive but not a helmholtz file (no {_MANIFEST} inside)") from None
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}: its {_MANIFEST} is not valid JSON ({error})") from None
+        if manifest.get("format") != FORMAT_NAME or manifest.get("kind") != kind:
+            raise ValueError(
+                f"{path} holds {manifest.get('format')!r}/{manifest.get('kind')!r}, expected {FORMAT_NAME!r}/{kind!r}"
+            )
+        if manifest.get("version", 0) > FORMAT_VERSION:
+            raise ValueError(
+                f"{path} was written by a newer helmholtz (format {manifest['version']}); "
+                f"this one reads format {FORMAT_VERSION} and older"
+            )
+        arrays = {}
+        for name in archive.namelist():
+            if name.startswith("arrays/") and name.endswith(".npy"):
+                with archive.open(name) as stream:
+                    arrays[name[len("arrays/") : -len(".npy")]] = np.load(io.BytesIO(stream.read()), allow_pickle=False)
+    return _decode(manifest["content"], arrays)

@@ -1,0 +1,42 @@
+"""Comparing posterior draws with reference draws, parameter by parameter."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def flatten_draws(draws: dict, names=None) -> tuple[list[str], np.ndarray]:
+    """(names, matrix): each scalar component of each site as one column, e.g. ``theta[3]``.
+
+    ``draws`` maps site names to arrays shaped (draws, *site_shape); ``names`` selects and
+    orders the sites (default: all, sorted).
+    """
+    columns, labels = [], []
+    for site in names if names is not None else sorted(draws):
+        value = np.asarray(draws[site], dtype=float)
+        flat = value.reshape(value.shape[0], -1)
+        columns.append(flat)
+        if value.ndim == 1:
+            labels.append(site)
+        else:
+            labels += [f"{site}[{','.join(map(str, i))}]" for i in np.ndindex(value.shape[1:])]
+    return labels, np.concatenate(columns, axis=1)
+
+
+def compare_to_reference(draws: dict, reference: dict) -> dict[str, dict[str, float]]:
+    """Per scalar parameter: the mean's error and the sd's ratio, in reference units.
+
+    Returns ``{name: {"mean_error": (mean - ref_mean) / ref_sd, "sd_ratio": sd / ref_sd}}``
+    for every site of ``reference``.
+    """
+    names = sorted(reference)
+    labels, ours = flatten_draws(draws, names)
+    _, theirs = flatten_draws(reference, names)
+    ref_sd = theirs.std(0)
+    return {
+        label: {
+            "mean_error": float((ours[:, i].mean() - theirs[:, i].mean()) / ref_sd[i]),
+            "sd_ratio": float(ours[:, i].std() / ref_sd[i]),
+        }
+        for i, label in enumerate(labels)
+    }

@@ -1,0 +1,223 @@
+"""The Fit: what every back end returns, whichever it is.
+
+A Fit pairs the model and the observed data with a posterior that can be sampled. Two
+kinds of posterior exist: a set of draws (MCMC) and a fitted variational guide (SVI).
+Everything else (ArviZ export, posterior predictive simulation, marginal likelihoods,
+saving) is written once here on top of ``sample``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import arviz as az
+import jax
+import jax.numpy as jnp
+import numpy as np
+from numpyro.infer import Predictive, log_likelihood
+
+from helmholtz import _serialization
+from helmholtz.models.base import OBSERVED_SITE, Model, _as_key
+
+FILE_KIND = "fit"
+
+
+class DrawsPosterior:
+    """A posterior held as draws, shaped (chains, draws_per_chain, *site_shape)."""
+
+    kind = "draws"
+
+    def __init__(self, draws: dict[str, Any]):
+        self.draws = {name: jnp.asarray(value) for name, value in draws.items()}
+
+    @property
+    def num_chains_and_draws(self) -> tuple[int, int]:
+        return next(iter(self.draws.values())).shape[:2]
+
+    def sample(self, key, num_draws: int) -> dict[str, jnp.ndarray]:
+        """Draws picked at random from the pool: without replacement while it lasts."""
+        chains, per_chain = self.num_chains_and_draws
+        pool = chains * per_chain
+        index = jax.random.choice(key, pool, (num_draws,), replace=num_draws > pool)
+        return {name: value.reshape((pool,) + value.shape[2:])[index] for name, value in self.draws.items()}
+
+    def grouped(self, key, num_draws: int) -> dict[str, jnp.ndarray]:
+        return self.draws
+
+    def state(self) -> dict:
+        return {"draws": {name: np.asarray(value) for name, value in self.draws.items()}}
+
+
+class GuidePosterior:
+    """A posterior held as a fitted NumPyro guide and its parameters."""
+
+    kind = "guide"
+
+    def __init__(self, guide, params: dict, guide_config: dict):
+        self.guide = guide
+        self.params = jax.tree.map(jnp.asarray, params)
+        self.guide_config = guide_config
+
+    def sample(self, key, num_draws: int) -> dict[str, jnp.ndarray]:
+        return self.guide.sample_posterior(key, self.params, sample_shape=(num_draws,))
+
+    def grouped(self, key, num_draws: int) -> dict[str, jnp.ndarray]:
+        return {name: value[None] for name, value in self.sample(key, num_draws).items()}
+
+    def state(self) -> dict:
+        return {"params": jax.tree.map(np.asarray, self.params), "guide": self.guide_config}
+
+
+@dataclass
+class Fit:
+    """The result of :func:`helmholtz.fit`.
+
+    Attributes:
+        model: the model that was fit.
+        method: the back end's registered name.
+        observed: the data the posterior conditions on.
+        posterior: draws or a fitted guide; use :meth:`sample` rather than reading it.
+        history: training curves by name (for SVI, ``"loss"``: the negative ELBO per step).
+        diagnostics: convergence figures by name (for NUTS, ``"r_hat"`` and ``"ess"`` per
+            site, and the number of divergent transitions).
+        sample_stats: per-draw sampler statistics, shaped (chains, draws).
+        options: the back end's options as it ran, for the record and for reloading.
+    """
+
+    model: Model
+    method: str
+    observed: jnp.ndarray
+    posterior: DrawsPosterior | GuidePosterior
+    history: dict[str, np.ndarray] = field(default_factory=dict)
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+    sample_stats: dict[str, np.ndarray] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self):
+        return f"Fit(model={self.model.name}, method={self.method!r}, sites={list(self.sample(0, 1))})"
+
+    @property
+    def _num_points(self):
+        return self.model.num_points_of(self.observed)
+
+    # -- draws -------------------------------------------------------------------------
+    def _complete(self, key, draws: dict, batch_ndims: int) -> dict:
+        """Add the program's deterministic sites where the posterior did not keep them."""
+        missing = [name for name in self.model.sites().deterministic if name not in draws]
+        if not missing:
+            return draws
+        predictive = Predictive(self.model.program, posterior_samples=draws, return_sites=missing, batch_ndims=batch_ndims)
+        return {**draws, **predictive(key, self.observed, num_points=self._num_points)}
+
+    def sample(self, key, num_draws: int) -> dict[str, jnp.ndarray]:
+        """``num_draws`` posterior draws of every latent and deterministic site.
+
+        The same key gives the same draws, also after :meth:`save` and :func:`load`.
+        """
+        key_draws, key_complete = jax.random.split(_as_key(key))
+        return self._complete(key_complete, self.posterior.sample(key_draws, num_draws), batch_ndims=1)
+
+    def posterior_predictive(self, key, num_draws: int) -> jnp.ndarray:
+        """Replicated data sets, shaped (num_draws, *observed.shape), one per posterior draw."""
+        key_draws, key_simulate = jax.random.split(_as_key(key))
+        draws = self.posterior.sample(key_draws, num_draws)
+        predictive = Predictive(self.model.program, posterior_samples=draws, return_sites=[OBSERVED_SITE])
+        return predictive(key_simulate, None, num_points=self._num_points or self.observed.shape[0])[OBSERVED_SITE]
+
+    def log_marginal(self, x, *, key=0, num_draws: int = 200) -> jnp.ndarray:
+        """log p(x_i | observed) for each new data point x_i.
+
+        The model's local latents are removed exactly (closed form or enumeration) and the
+        global parameters are averaged over ``num_draws`` posterior draws:
+        log (1/S) sum_s p(x_i | theta_s). For a point-estimate guide (``guide="delta"``)
+        this is the exact log p(x_i | theta_hat).
+        """
+        marginal = getattr(self.model, "marginal_distribution", None)
+        if marginal is None:
+            raise TypeError(f"{self.model.name} has no exact marginal likelihood over its local latents")
+        x = self.model.validate_data(x)
+        draws = self.posterior.sample(_as_key(key), num_draws)
+        log_p = jax.vmap(lambda params: marginal(params).log_prob(x))(draws)
+        return jax.scipy.special.logsumexp(log_p, axis=0) - jnp.log(log_p.shape[0])
+
+    # -- ArviZ -------------------------------------------------------------------------
+    def to_arviz(self, *, key=0, num_draws: int = 1000) -> az.InferenceData:
+        """An ArviZ InferenceData with posterior, sample_stats, observed_data,
+        log_likelihood (pointwise, local latents summed out where the model does so)
+        and posterior_predictive groups.
+
+        A guide posterior is represented by ``num_draws`` draws in one chain.
+        """
+        key_draws, key_complete, key_predict = jax.random.split(_as_key(key), 3)
+        grouped = self._complete(key_complete, self.posterior.grouped(key_draws, num_draws), batch_ndims=2)
+        chains, per_chain = next(iter(grouped.values())).shape[:2]
+        flat = {name: value.reshape((chains * per_chain,) + value.shape[2:]) for name, value in grouped.items()}
+        args = (self.observed,)
+        kwargs = {"num_points": self._num_points}
+        pointwise = log_likelihood(self.model.program, flat, *args, **kwargs)[OBSERVED_SITE]
+        replicated = Predictive(self.model.program, posterior_samples=flat, return_sites=[OBSERVED_SITE])(
+            key_predict, None, num_points=self._num_points or self.observed.shape[0]
+        )[OBSERVED_SITE]
+
+        def by_chain(value):
+            return np.asarray(value).reshape((chains, per_chain) + value.shape[1:])
+
+        sample_stats = dict(self.sample_stats)
+        if "lp" not in sample_stats:
+            sample_stats["lp"] = by_chain(jnp.sum(pointwise.reshape(pointwise.shape[0], -1), axis=-1))
+        return az.from_dict(
+            posterior={name: np.asarray(value) for name, value in grouped.items()},
+            sample_stats=sample_stats,
+            log_likelihood={OBSERVED_SITE: by_chain(pointwise)},
+            posterior_predictive={OBSERVED_SITE: by_chain(replicated)},
+            observed_data={OBSERVED_SITE: np.asarray(self.observed)},
+        )
+
+    def summary(self, **options):
+        """ArviZ's summary table (mean, sd, HDI, ESS, R-hat) of the posterior."""
+        return az.summary(self.to_arviz(), group="posterior", **options)
+
+    # -- saving ------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike):
+        """Write the Fit to ``path`` (zip of JSON and .npy, no pickle), atomically."""
+        return _serialization.write(
+            path,
+            FILE_KIND,
+            {
+                "model": self.model,
+                "method": self.method,
+                "observed": np.asarray(self.observed),
+                "posterior": {"kind": self.posterior.kind, **self.posterior.state()},
+                "history": self.history,
+                "diagnostics": self.diagnostics,
+                "sample_stats": self.sample_stats,
+                "options": self.options,
+            },
+        )
+
+
+def load(path: str | os.PathLike) -> Fit:
+    """Load a Fit written by :meth:`Fit.save`; it gives the same draws for the same key."""
+    from helmholtz.inference.svi import rebuild_guide_posterior
+
+    content = _serialization.read(path, FILE_KIND)
+    state = content["posterior"]
+    observed = jnp.asarray(content["observed"])
+    if state["kind"] == "draws":
+        posterior = DrawsPosterior(state["draws"])
+    elif state["kind"] == "guide":
+        posterior = rebuild_guide_posterior(content["model"], observed, state["guide"], state["params"])
+    else:
+        raise ValueError(f"{path}: unknown posterior kind {state['kind']!r}")
+    return Fit(
+        model=content["model"],
+        method=content["method"],
+        observed=observed,
+        posterior=posterior,
+        history=content["history"],
+        diagnostics=content["diagnostics"],
+        sample_stats=content["sample_stats"],
+        options=content["options"],
+    )

@@ -1,0 +1,143 @@
+"""The model protocol shared by every family of the zoo.
+
+A model is a frozen dataclass (so it can be saved and compared) that says what it
+supports, samples its prior, simulates data and, where it has a likelihood, exposes a
+NumPyro program. The sample and simulate methods here are derived from that program by
+NumPyro's effect handlers, so a latent-variable model is written once, as one program.
+
+Site conventions inside a program:
+- the observations are the sample site ``"x"``;
+- per-data-point latents live inside a plate named ``"data"``; every other latent site is
+  a global parameter.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from numpyro import handlers
+from numpyro.infer import Predictive
+from numpyro.infer.initialization import init_to_uniform
+
+OBSERVED_SITE = "x"
+DATA_PLATE = "data"
+
+
+class Sites(NamedTuple):
+    """The sample sites of a model's program, by role."""
+
+    global_latents: tuple[str, ...]
+    local_latents: tuple[str, ...]
+    deterministic: tuple[str, ...]
+
+
+class Model:
+    """A declared generative model. Subclasses are frozen dataclasses."""
+
+    has_likelihood: ClassVar[bool] = True
+    can_simulate: ClassVar[bool] = True
+    has_local_latents: ClassVar[bool] = False
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    # -- what subclasses provide -------------------------------------------------------
+    def program(self, x=None, *, num_points: int | None = None):
+        """The NumPyro program: priors, then the likelihood of ``x`` (sampled if None)."""
+        raise NotImplementedError(f"{self.name} has no likelihood program")
+
+    def validate_data(self, x) -> jnp.ndarray:
+        """Return ``x`` as an array, or raise ValueError saying what is wrong with it."""
+        return check_finite_array(x, self.name)
+
+    def num_points_of(self, x) -> int | None:
+        """How many independent data points ``x`` holds (passed back to the program)."""
+        return None if x is None else int(np.shape(x)[0])
+
+    @property
+    def continuous_latents(self) -> bool:
+        """True when every latent the program samples is continuous (so NUTS applies)."""
+        trace = self._trace()
+        return all(
+            not site["fn"].support.is_discrete
+            for name, site in trace.items()
+            if site["type"] == "sample" and not site["is_observed"] and name != OBSERVED_SITE
+        )
+
+    # -- derived from the program ------------------------------------------------------
+    def _trace(self, x=None, num_points: int = 2):
+        # Values come from NumPyro's initialisation strategy rather than the prior, so
+        # programs with improper priors (no sampler) can be traced too.
+        seeded = handlers.seed(self.program, jax.random.PRNGKey(0))
+        substituted = handlers.substitute(seeded, substitute_fn=init_to_uniform)
+        return handlers.trace(substituted).get_trace(x, num_points=num_points)
+
+    def sites(self) -> Sites:
+        trace = self._trace()
+        global_latents, local_latents, deterministic = [], [], []
+        for name, site in trace.items():
+            if site["type"] == "deterministic":
+                deterministic.append(name)
+            elif site["type"] == "sample" and name != OBSERVED_SITE and not site["is_observed"]:
+                in_data_plate = any(frame.name == DATA_PLATE for frame in site["cond_indep_stack"])
+                (local_latents if in_data_plate else global_latents).append(name)
+        return Sites(tuple(global_latents), tuple(local_latents), tuple(deterministic))
+
+    def sample_prior(self, key, num_draws: int) -> dict[str, jnp.ndarray]:
+        """``num_draws`` draws of the global parameters (and deterministic functions of them)."""
+        sites = self.sites()
+        predictive = Predictive(
+            self.program, num_samples=num_draws, return_sites=list(sites.global_latents + sites.deterministic)
+        )
+        return predictive(_as_key(key), None, num_points=1)
+
+    def identifiable_parameters(self, params: dict) -> dict[str, jnp.ndarray]:
+        """The functions of the global parameters that the data can pin down.
+
+        Calibration checks rank these. By default every global parameter; models with a
+        symmetry (rotating factor loadings, relabelling states) return invariants instead.
+        """
+        return {name: params[name] for name in self.sites().global_latents if name in params}
+
+    def simulate(self, key, params: dict, num_points: int | None = None) -> jnp.ndarray:
+        """Simulate one data set from the parameters ``params`` (one draw, unbatched)."""
+        conditioned = handlers.condition(self.program, data=params)
+        trace = handlers.trace(handlers.seed(conditioned, _as_key(key))).get_trace(None, num_points=num_points)
+        return trace[OBSERVED_SITE]["value"]
+
+
+def _as_key(key):
+    """Accept an int seed or a JAX key, as the public API does everywhere."""
+    if isinstance(key, (int, np.integer)):
+        return jax.random.PRNGKey(int(key))
+    return key
+
+
+def check_finite_array(x, owner: str, *, ndim: int | None = None, last_dim: int | None = None) -> jnp.ndarray:
+    """The data checks every model shares: numeric, the right shape, no NaN or inf."""
+    if x is None:
+        raise ValueError(f"{owner}: data is missing (got None)")
+    try:
+        array = np.asarray(x, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{owner}: data must be numeric, got {type(x).__name__}") from None
+    if ndim is not None and array.ndim != ndim:
+        expected = "(num_points, obs_dim)" if ndim == 2 else f"{ndim} dimensions"
+        raise ValueError(f"{owner}: data must have shape {expected}, got shape {array.shape}")
+    if last_dim is not None and array.shape[-1] != last_dim:
+        raise ValueError(f"{owner}: each data point must have {last_dim} values, got shape {array.shape}")
+    if array.size == 0:
+        raise ValueError(f"{owner}: data is empty (shape {array.shape})")
+    bad = ~np.isfinite(array)
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(
+            f"{owner}: data contains {int(np.isnan(array).sum())} NaN and "
+            f"{int(np.isinf(array).sum())} infinite values (first at index {where}); "
+            "remove or impute them before fitting"
+        )
+    return jnp.asarray(array)

@@ -1,0 +1,72 @@
+"""The zoo: every model the command line can build by name, from a data file."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from helmholtz.data.arrays import load_array
+from helmholtz.models import linear, posteriordb
+from helmholtz.models.base import Model
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    """A named model: ``build(data_path, **options) -> (model, data)``, and an example
+    instance (``example()``) that back ends are asked about."""
+
+    name: str
+    description: str
+    build: Callable[..., tuple[Model, np.ndarray]]
+    example: Callable[[], Model]
+    options: str = ""
+
+
+def _linear(constructor, size_option: str):
+    def build(path, **options):
+        x = load_array(path)
+        if x.ndim != 2:
+            raise ValueError(f"{path}: expected a (num_points, obs_dim) matrix, got shape {x.shape}")
+        size = int(options.pop(size_option, 2))
+        return constructor(x.shape[1], size, **options), x
+
+    return build
+
+
+def _read_json(path) -> dict:
+    path = Path(path)
+    if path.suffix == ".zip":
+        with zipfile.ZipFile(path) as archive:
+            return json.loads(archive.read(archive.namelist()[0]))
+    return json.loads(path.read_text())
+
+
+def _eight_schools(path, **options):
+    content = _read_json(path)
+    missing = {"y", "sigma"} - set(content)
+    if missing:
+        raise ValueError(f"{path}: eight schools data needs entries 'y' and 'sigma', missing {sorted(missing)}")
+    return posteriordb.EightSchools(sigma=tuple(content["sigma"])), np.asarray(content["y"], dtype=float)
+
+
+def _low_dim_gauss_mix(path, **options):
+    return posteriordb.LowDimGaussMix(), np.ravel(load_array(path))
+
+
+ZOO = {
+    entry.name: entry
+    for entry in [
+        ZooEntry("factor-analysis", "Gaussian factors, one noise scale per coordinate", _linear(linear.FactorAnalysis, "latent_dim"), lambda: linear.FactorAnalysis(3, 1), "latent_dim"),
+        ZooEntry("ppca", "probabilistic PCA: Gaussian factors, isotropic noise", _linear(linear.ProbabilisticPCA, "latent_dim"), lambda: linear.ProbabilisticPCA(3, 1), "latent_dim"),
+        ZooEntry("sparse-coding", "Laplace (sparse) coefficients, isotropic noise", _linear(linear.SparseCoding, "latent_dim"), lambda: linear.SparseCoding(3, 1), "latent_dim, sparsity"),
+        ZooEntry("gaussian-mixture", "mixture of isotropic Gaussians, component summed out", _linear(linear.GaussianMixture, "num_components"), lambda: linear.GaussianMixture(3, 2), "num_components"),
+        ZooEntry("binary-factors", "additive on/off factors (Bernoulli), summed out", _linear(linear.BinaryFactors, "latent_dim"), lambda: linear.BinaryFactors(3, 2), "latent_dim, probs"),
+        ZooEntry("eight-schools", "hierarchical normal model (posteriordb, non-centred)", _eight_schools, lambda: posteriordb.EightSchools(sigma=(1.0, 2.0))),
+        ZooEntry("low-dim-gauss-mix", "two-component 1-D mixture, ordered means (posteriordb)", _low_dim_gauss_mix, posteriordb.LowDimGaussMix),
+    ]
+}

@@ -1,0 +1,43 @@
+"""The command line: the zoo listing, and a fit that writes a report ArviZ reads back."""
+
+import arviz as az
+import numpy as np
+import pytest
+
+import helmholtz as hz
+from helmholtz.cli import main
+from helmholtz.models.zoo import ZOO
+
+
+def test_models_lists_every_zoo_entry_with_its_back_ends(capsys):
+    assert main(["models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(ZOO)
+    for name, line in zip(ZOO, lines):
+        assert line.startswith(name) and "fits: nuts, svi" in line
+
+
+def test_fit_writes_a_readable_report(tmp_path):
+    model = hz.models.FactorAnalysis(3, 1)
+    x = np.asarray(model.simulate(1, {k: v[0] for k, v in model.sample_prior(0, 1).items()}, num_points=100))
+    data = tmp_path / "data.csv"
+    np.savetxt(data, x, delimiter=",", header="a,b,c", comments="")
+    out = tmp_path / "report"
+    code = main(["fit", "factor-analysis", str(data), "--method", "svi", "--out", str(out),
+                 "--model-option", "latent_dim=1", "--option", "num_steps=500", "--option", "progress_bar=false"])
+    assert code == 0
+    idata = az.from_netcdf(out / "posterior.nc")
+    assert idata.posterior["loadings"].shape[-2:] == (3, 1)
+    np.testing.assert_allclose(idata.observed_data["x"].values, x)
+    assert (out / "summary.csv").read_text().startswith(",mean,sd")
+    assert (out / "trace.png").stat().st_size > 0 and (out / "loss.png").stat().st_size > 0
+    assert hz.load(out / "fit.hz").method == "svi"
+
+
+def test_fit_reports_bad_input_clearly(tmp_path, capsys):
+    data = tmp_path / "data.csv"
+    data.write_text("1,2\n3,nan\n")
+    assert main(["fit", "factor-analysis", str(data), "--method", "svi", "--out", str(tmp_path / "r")]) == 2
+    assert "NaN" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="unknown model 'pca'"):
+        main(["fit", "pca", str(data), "--method", "svi", "--out", str(tmp_path / "r")])
