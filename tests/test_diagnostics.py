@@ -31,13 +31,13 @@ def test_rank_uniformity_test_rejects_miscalibration():
 def test_sbc_of_nuts_on_factor_analysis_is_uniform():
     """NUTS samples the exact posterior, so the ranks of the identifiable parameters
     (G G^T, mean, noise) must pass the Bonferroni-corrected chi-square test at 1%.
-    Fixed seed; 100 simulations give 20 bins of 5 expected ranks."""
-    model = hz.models.FactorAnalysis(3, 1)
+    Fixed seed; 50 simulations give 10 bins of 5 expected ranks, each rank among 49 draws."""
+    model = hz.models.FactorAnalysis(2, 1)
     result = sbc(
-        model, "nuts", key=0, num_simulations=100, num_points=30, progress_bar=False,
+        model, "nuts", key=0, num_simulations=50, num_posterior_draws=49, num_points=40, progress_bar=False,
         num_chains=1, num_warmup=300, num_samples=500,
     )
-    assert result.ranks.shape == (100, 12)  # 6 entries of G G^T, 3 means, 3 noise scales
+    assert result.ranks.shape == (50, 7)  # 3 entries of G G^T, 2 means, 2 noise scales
     assert result.passes(alpha=0.01), dict(zip(result.names, np.round(result.p_values, 4)))
     result.plot()
 
@@ -46,6 +46,6 @@ def test_sbc_catches_a_point_estimate():
     """A MAP point estimate is not a posterior: every draw equals it, so each truth ranks
     0 or L and the uniformity test must fail."""
     model = hz.models.FactorAnalysis(2, 1)
-    result = sbc(model, "svi", key=0, num_simulations=20, num_points=30, progress_bar=False, guide="delta", num_steps=1000)
+    result = sbc(model, "svi", key=0, num_simulations=20, num_points=30, progress_bar=False, guide="delta", num_steps=500)
     assert not result.passes()
     assert np.isin(result.ranks, [0, result.num_posterior_draws]).mean() > 0.9

@@ -8,9 +8,7 @@ says whether the observed ranks are compatible with that.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import jax
 import numpy as np
@@ -83,20 +81,6 @@ def rank_uniformity_p_values(ranks: np.ndarray, num_posterior_draws: int) -> np.
     return np.asarray(p_values)
 
 
-def _enable_compilation_cache():
-    """Let repeated fits reuse compiled samplers across calls.
-
-    NumPyro rebuilds (and so recompiles) its sampling loop on every ``MCMC.run``, which
-    would make each of the hundreds of fits in a calibration pay a second or more of
-    compilation. JAX's persistent cache recognises the identical program; it is switched
-    on here only when the user has not configured one.
-    """
-    if jax.config.jax_compilation_cache_dir is None:
-        cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "helmholtz" / "jax"
-        jax.config.update("jax_compilation_cache_dir", str(cache))
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
-
-
 def sbc(
     model,
     method: str,
@@ -123,7 +107,6 @@ def sbc(
     """
     if not model.can_simulate:
         raise ValueError(f"sbc: {model.name} cannot simulate from its prior, which calibration needs")
-    _enable_compilation_cache()
     statistics = statistics or model.identifiable_parameters
     global_sites = model.sites().global_latents
     names, all_ranks = None, []

@@ -32,8 +32,10 @@ def _default_chain_method(num_chains: int) -> str:
 
 @functools.lru_cache(maxsize=8)
 def _sampler(model, num_warmup, num_samples, num_chains, chain_method, target_accept_prob, max_tree_depth, dense_mass, progress_bar):
-    """One MCMC object per configuration: NumPyro keeps the compiled sampler inside it, so
-    refitting the same model to new data of the same shape (as SBC does) skips compilation."""
+    """One MCMC object per configuration: NumPyro keeps the compiled NUTS kernel inside it,
+    so refitting the same model to new data of the same shape (as SBC does) skips most of
+    the compilation (measured: 11 s for the first fit of a small factor analysis, 2-3 s
+    after; NumPyro still recompiles its outer sampling loop on every run)."""
     kernel = NUTS(
         model.program, target_accept_prob=target_accept_prob, max_tree_depth=max_tree_depth, dense_mass=dense_mass
     )
