@@ -5,11 +5,8 @@ from __future__ import annotations
 import runpy
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt  # conftest.py has chosen the Agg back end
 import pytest
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the back end)
 
 GALLERY = Path(__file__).resolve().parents[1] / "gallery"
 SCRIPTS = sorted(GALLERY.rglob("plot_*.py"))

@@ -3,8 +3,9 @@
 Ground truth we did not make: ``shared/reference/posteriordb``. C2ST is the sbibm
 definition on 1,000 + 1,000 draws (subsampled, as the reference README advises for the
 default suite): its standard error under the null is about sqrt(0.25 / 2000) = 0.011, so
-the 0.55 bound is four and a half standard errors above chance. Means use 4,000 NUTS draws (effective sample size in
-the thousands here), whose Monte Carlo error is about 0.02 reference sd, well inside 0.1.
+the 0.55 bound is four and a half standard errors above chance. Means use 4,000 NUTS
+draws (effective sample size in the thousands here), whose Monte Carlo error is about
+0.02 reference sd, well inside 0.1.
 """
 
 import pytest
