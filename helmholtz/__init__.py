@@ -7,6 +7,12 @@ interchangeable inference back ends, on JAX.
     fit.to_arviz(); fit.save("fa.hz"); hz.load("fa.hz")
 """
 
+import os
+
+# torch (for sbi) may share a GPU with JAX: JAX must then not take most of its memory at
+# start-up, which it does by default. Must be set before JAX initialises.
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+
 from helmholtz import data, diagnostics, models, priors
 from helmholtz.inference import Fit, backends, fit, load, methods_for
 

@@ -134,3 +134,15 @@ def read(path: str | os.PathLike, kind: str) -> Any:
                 with archive.open(name) as stream:
                     arrays[name[len("arrays/") : -len(".npy")]] = np.load(io.BytesIO(stream.read()), allow_pickle=False)
     return _decode(manifest["content"], arrays)
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """A digest of a file's contents: manifest and arrays, not the zip's timestamps."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with zipfile.ZipFile(path) as archive:
+        for name in sorted(archive.namelist()):
+            digest.update(name.encode())
+            digest.update(archive.read(name))
+    return digest.hexdigest()

@@ -1,6 +1,14 @@
 """Data: reading arrays from files, and where the shared reference data lives."""
 
 from helmholtz.data.arrays import load_array
+from helmholtz.data.recordings import (
+    Recording,
+    allen_recordings,
+    detect_step,
+    fetch_allen_sweep,
+    load_recording,
+)
 from helmholtz.data.reference import reference_dir
 
 __all__ = ["load_array", "reference_dir"]
+__all__ += ["Recording", "load_recording", "allen_recordings", "fetch_allen_sweep", "detect_step"]

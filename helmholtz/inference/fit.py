@@ -123,8 +123,7 @@ class Fit:
         """Replicated data sets, shaped (num_draws, *observed.shape), one per posterior draw."""
         key_draws, key_simulate = jax.random.split(_as_key(key))
         draws = self.posterior.sample(key_draws, num_draws)
-        predictive = Predictive(self.model.program, posterior_samples=draws, return_sites=[OBSERVED_SITE])
-        return predictive(key_simulate, None, num_points=self._num_points or self.observed.shape[0])[OBSERVED_SITE]
+        return self.model.replicate(key_simulate, draws, num_points=self._num_points or self.observed.shape[0])
 
     def log_marginal(self, x, *, key=0, num_draws: int = 200) -> jnp.ndarray:
         """log p(x_i | observed) for each new data point x_i.
@@ -148,18 +147,19 @@ class Fit:
         log_likelihood (pointwise, local latents summed out where the model does so)
         and posterior_predictive groups.
 
-        A guide posterior is represented by ``num_draws`` draws in one chain.
+        A guide posterior is represented by ``num_draws`` draws in one chain. A simulator
+        has no likelihood, so its InferenceData has no log_likelihood group, and its
+        observed and replicated data are the summary statistics inference conditioned on
+        (coordinate ``feature``), not the raw data sets.
         """
+        if not self.model.has_likelihood:
+            return self._simulator_arviz(key, num_draws)
         key_draws, key_complete, key_predict = jax.random.split(_as_key(key), 3)
         grouped = self._complete(key_complete, self.posterior.grouped(key_draws, num_draws), batch_ndims=2)
         chains, per_chain = next(iter(grouped.values())).shape[:2]
         flat = {name: value.reshape((chains * per_chain,) + value.shape[2:]) for name, value in grouped.items()}
-        args = (self.observed,)
-        kwargs = {"num_points": self._num_points}
-        pointwise = log_likelihood(self.model.program, flat, *args, **kwargs)[OBSERVED_SITE]
-        replicated = Predictive(self.model.program, posterior_samples=flat, return_sites=[OBSERVED_SITE])(
-            key_predict, None, num_points=self._num_points or self.observed.shape[0]
-        )[OBSERVED_SITE]
+        pointwise = log_likelihood(self.model.program, flat, self.observed, num_points=self._num_points)[OBSERVED_SITE]
+        replicated = self.model.replicate(key_predict, flat, num_points=self._num_points or self.observed.shape[0])
 
         def by_chain(value):
             return np.asarray(value).reshape((chains, per_chain) + value.shape[1:])
@@ -173,6 +173,24 @@ class Fit:
             log_likelihood={OBSERVED_SITE: by_chain(pointwise)},
             posterior_predictive={OBSERVED_SITE: by_chain(replicated)},
             observed_data={OBSERVED_SITE: np.asarray(self.observed)},
+        )
+
+    def _simulator_arviz(self, key, num_draws: int) -> az.InferenceData:
+        key_draws, key_predict = jax.random.split(_as_key(key))
+        grouped = self.posterior.grouped(key_draws, num_draws)
+        chains, per_chain = next(iter(grouped.values())).shape[:2]
+        flat = {name: value.reshape((chains * per_chain,) + value.shape[2:]) for name, value in grouped.items()}
+        theta = self.model.theta_of(flat)
+        replicated = self.model.simulate_summaries(key_predict, theta).reshape(chains, per_chain, -1)
+        observed = np.asarray(self.model.summarize(self.observed[None]))[0]
+        features = {"feature": list(self.model.feature_names)}
+        return az.from_dict(
+            posterior={name: np.asarray(value) for name, value in grouped.items()},
+            sample_stats=dict(self.sample_stats),
+            posterior_predictive={OBSERVED_SITE: replicated},
+            observed_data={OBSERVED_SITE: observed},
+            coords=features,
+            dims={OBSERVED_SITE: ["feature"]},
         )
 
     def summary(self, **options):
@@ -207,6 +225,10 @@ def load(path: str | os.PathLike) -> Fit:
     observed = jnp.asarray(content["observed"])
     if state["kind"] == "draws":
         posterior = DrawsPosterior(state["draws"])
+    elif state["kind"] == "neural":
+        from helmholtz.inference.simulation_based import rebuild_neural_posterior
+
+        posterior = rebuild_neural_posterior(content["model"], state)
     elif state["kind"] == "guide":
         posterior = rebuild_guide_posterior(content["model"], observed, state["guide"], state["params"])
     else:

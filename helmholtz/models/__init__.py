@@ -9,9 +9,17 @@ from helmholtz.models.linear import (
     ProbabilisticPCA,
     SparseCoding,
 )
+from helmholtz.models import simulators
 from helmholtz.models.posteriordb import EightSchools, LowDimGaussMix
+from helmholtz.models.simulators import SLCP, GaussianLinear, HodgkinHuxley, TwoMoons, WilsonCowan
 
 __all__ = [
+    "GaussianLinear",
+    "HodgkinHuxley",
+    "SLCP",
+    "TwoMoons",
+    "WilsonCowan",
+    "simulators",
     "BinaryFactors",
     "EightSchools",
     "FactorAnalysis",

@@ -110,6 +110,12 @@ class Model:
         return trace[OBSERVED_SITE]["value"]
 
 
+    def replicate(self, key, draws: dict, num_points: int | None = None) -> jnp.ndarray:
+        """Replicated data sets, one per parameter draw (a leading axis in ``draws``)."""
+        predictive = Predictive(self.program, posterior_samples=draws, return_sites=[OBSERVED_SITE])
+        return predictive(_as_key(key), None, num_points=num_points)[OBSERVED_SITE]
+
+
 def _as_key(key):
     """Accept an int seed or a JAX key, as the public API does everywhere."""
     if isinstance(key, (int, np.integer)):

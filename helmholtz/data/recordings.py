@@ -1,0 +1,399 @@
+"""Current-clamp recordings, whatever file they come in, as one checked ``Recording``.
+
+Fitting a neuron model to data goes wrong quietly when a trace is in volts instead of
+millivolts, a current in pA instead of nA, or the step window is off by a factor of a
+thousand: the simulator runs, the posterior is just nonsense. So every loader converts to
+one set of units (mV, nA, ms) and ``Recording`` refuses data that do not look like it.
+Formats: the shared Allen ``.npz`` excerpts, NWB 2 (pynwb), Allen's NWB 1 (h5py), Axon
+``.abf`` (pyabf) and CSV; ``fetch_allen_sweep`` downloads and caches Allen NWB files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import urllib.request
+import zipfile
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+import h5py
+import numpy as np
+
+from helmholtz.data.reference import reference_dir
+
+SUFFIXES = (".npz", ".nwb", ".abf", ".csv")
+NPZ_KEYS = ("voltage_mV", "current_uA", "dt_ms", "stim_on_ms", "stim_off_ms")
+ALLEN_QUERY = (
+    "http://api.brain-map.org/api/v2/data/query.json?criteria=model::Specimen,"
+    "rma::criteria,[id$eq{specimen_id}],rma::include,"
+    "ephys_result(well_known_files(well_known_file_type[name$eqNWBDownload]))"
+)
+ALLEN_HOST = "https://celltypes.brain-map.org"
+# Factors to mV and nA, keyed by the lower-cased unit names the file formats use.
+TO_MILLIVOLTS = {"mv": 1.0, "millivolts": 1.0, "v": 1e3, "volt": 1e3, "volts": 1e3}
+TO_NANOAMPERES = {"na": 1.0, "pa": 1e-3, "ua": 1e3, "a": 1e9, "amp": 1e9, "amps": 1e9,
+                  "ampere": 1e9, "amperes": 1e9}
+
+
+def _require_finite(array: np.ndarray, what: str) -> None:
+    bad = np.flatnonzero(~np.isfinite(array))
+    if bad.size:
+        raise ValueError(f"{what} holds {bad.size} NaN/inf values (first at index {bad[0]}); "
+                         "expected finite numbers throughout")
+
+
+@dataclass(frozen=True, eq=False)  # eq on arrays would be ambiguous, so identity it is
+class Recording:
+    """One current-clamp sweep: voltage (mV) and injected current (nA) sampled every ``dt`` ms.
+
+    ``stim_on``/``stim_off`` bound the current step in ms from the sweep start; ``stim_off``
+    is the time of the step's last sample, the convention of the Allen reference files.
+    """
+
+    voltage: np.ndarray
+    current: np.ndarray
+    dt: float
+    stim_on: float
+    stim_off: float
+    name: str
+    source: str
+
+    def __post_init__(self):
+        where = f"recording {self.name!r}"
+        # Copied and read-only, so a frozen Recording cannot change under its user.
+        voltage = np.array(self.voltage, dtype=np.float32)
+        current = np.array(self.current, dtype=np.float32)
+        if voltage.ndim != 1 or voltage.shape != current.shape or voltage.size < 2:
+            raise ValueError(f"{where}: voltage and current must be 1-D of the same length "
+                             f">= 2; got shapes {voltage.shape} and {current.shape}")
+        _require_finite(voltage, f"{where}: voltage")
+        _require_finite(current, f"{where}: current")
+        dt = float(self.dt)
+        if not (np.isfinite(dt) and dt > 0):
+            raise ValueError(f"{where}: dt must be a positive number of ms; got {dt}")
+        peak = float(np.abs(voltage).max())
+        if peak < 1.0:
+            raise ValueError(f"{where}: voltage looks like volts (max |V| = {peak:.3g}); "
+                             "expected millivolts, multiply by 1000")
+        if peak > 1000.0:
+            raise ValueError(f"{where}: voltage reaches |V| = {peak:.4g}, not a membrane "
+                             "potential in millivolts (expected within +-1000 mV)")
+        duration = voltage.size * dt
+        if not 0.0 <= self.stim_on < self.stim_off <= duration:
+            raise ValueError(f"{where}: need 0 <= stim_on < stim_off <= duration; got "
+                             f"stim_on={self.stim_on}, stim_off={self.stim_off}, "
+                             f"duration={duration} ms")
+        for array in (voltage, current):
+            array.setflags(write=False)
+        for field, value in (("voltage", voltage), ("current", current), ("dt", dt),
+                             ("stim_on", float(self.stim_on)),
+                             ("stim_off", float(self.stim_off))):
+            object.__setattr__(self, field, value)
+
+    @property
+    def num_samples(self) -> int:
+        return int(self.voltage.size)
+
+    @property
+    def duration(self) -> float:
+        """Length of the sweep in ms (samples times dt)."""
+        return self.num_samples * self.dt
+
+    @property
+    def time(self) -> np.ndarray:
+        """Sample times in ms from the start of the sweep."""
+        return np.arange(self.num_samples) * self.dt
+
+    @property
+    def stimulus_amplitude(self) -> float:
+        """Median injected current (nA) over [stim_on, stim_off); robust to edge samples."""
+        first = int(round(self.stim_on / self.dt))
+        stop = max(int(round(self.stim_off / self.dt)), first + 1)
+        return float(np.median(self.current[first:stop]))
+
+    def window(self, start_ms: float, stop_ms: float) -> Recording:
+        """A copy cropped to [start_ms, stop_ms), with the step times shifted to match."""
+        first, stop = int(round(start_ms / self.dt)), int(round(stop_ms / self.dt))
+        if not 0 <= first < stop <= self.num_samples:
+            raise ValueError(f"window [{start_ms}, {stop_ms}) ms is empty or outside the "
+                             f"sweep [0, {self.duration}) ms")
+        offset, length = first * self.dt, (stop - first) * self.dt
+        stim_on = min(max(self.stim_on - offset, 0.0), length)
+        stim_off = min(max(self.stim_off - offset, 0.0), length)
+        if stim_on >= stim_off:
+            raise ValueError(f"window [{start_ms}, {stop_ms}) ms misses the current step "
+                             f"[{self.stim_on}, {self.stim_off}] ms")
+        return replace(self, voltage=self.voltage[first:stop], current=self.current[first:stop],
+                       stim_on=stim_on, stim_off=stim_off)
+
+
+def detect_step(current: np.ndarray, dt: float) -> tuple[float, float]:
+    """(stim_on, stim_off) in ms: the longest run of samples where |I| > half its peak.
+
+    The longest run, rather than first-to-last, so a short test pulse before the step
+    (Allen sweeps have one) does not stretch the window. stim_off is the time of the
+    run's last sample, matching the Allen reference files (205.0 .. 1204.98 ms).
+    """
+    magnitude = np.abs(np.asarray(current, dtype=np.float64))
+    _require_finite(magnitude, "current")
+    peak = magnitude.max(initial=0.0)
+    if peak == 0.0:
+        raise ValueError("holds no current step: the injected current is zero throughout")
+    above = np.concatenate(([0], (magnitude > peak / 2).astype(np.int8), [0]))
+    edges = np.flatnonzero(np.diff(above))
+    starts, stops = edges[::2], edges[1::2]
+    longest = int(np.argmax(stops - starts))
+    first, last = int(starts[longest]), int(stops[longest]) - 1
+    if first == last:
+        raise ValueError("holds no current step: the largest current lasts one sample")
+    return first * dt, last * dt
+
+
+def load_recording(path: str | os.PathLike, *, sweep: int | None = None) -> Recording:
+    """Read one current-clamp sweep from ``path`` (.npz, .nwb, .abf or .csv), in mV/nA/ms.
+
+    ``sweep`` picks a sweep in multi-sweep formats (NWB: sweep_number, ABF: index); by
+    default the first. Raises FileNotFoundError for a missing file and ValueError for an
+    unknown suffix, an unreadable file or one without a current-clamp sweep.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such recording file: {path}")
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise ValueError(f"{path}: unknown recording format {suffix!r}; supported: "
+                         f"{', '.join(SUFFIXES)}")
+    if sweep is not None and suffix in (".npz", ".csv"):
+        raise ValueError(f"{path}: a {suffix} file holds a single sweep; leave sweep=None")
+    loader = {".npz": _load_npz, ".nwb": _load_nwb, ".abf": _load_abf, ".csv": _load_csv}
+    voltage, current, dt, window = loader[suffix](path, sweep)
+    stim_on, stim_off = window if window is not None else detect_step(current, dt)
+    return Recording(voltage, current, dt, stim_on, stim_off, path.stem, str(path))
+
+
+def _unit_key(unit) -> str:
+    return (unit.decode() if isinstance(unit, bytes) else str(unit)).strip("\x00 ").lower()
+
+
+def _unit_factor(unit, table: dict, what: str, path: Path) -> float:
+    if _unit_key(unit) not in table:
+        raise ValueError(f"{path}: {what} unit {_unit_key(unit)!r} not understood; expected "
+                         f"one of {sorted(table)}")
+    return table[_unit_key(unit)]
+
+
+def _load_npz(path: Path, sweep):
+    # Our own file handle: np.load leaks its handle when the zip directory is corrupt.
+    with open(path, "rb") as handle:
+        try:
+            archive = np.load(handle, allow_pickle=False)
+            if not isinstance(archive, np.lib.npyio.NpzFile):
+                raise ValueError("it holds a single array, not named arrays")
+            values = {key: archive[key] for key in NPZ_KEYS if key in archive}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise ValueError(f"{path}: cannot read as a NumPy .npz archive ({exc})") from exc
+    missing = [key for key in NPZ_KEYS if key not in values]
+    if missing:
+        raise ValueError(f"{path}: missing keys {missing}; expected the Allen layout "
+                         f"{', '.join(NPZ_KEYS)} (see shared/reference/allen_cell_types)")
+    current = values["current_uA"].astype(np.float64) * TO_NANOAMPERES["ua"]
+    window = (float(values["stim_on_ms"]), float(values["stim_off_ms"]))
+    return values["voltage_mV"], current, float(values["dt_ms"]), window
+
+
+def _load_csv(path: Path, sweep):
+    try:
+        lines = [line for line in path.read_text().splitlines() if line.strip()]
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: cannot read as CSV text ({exc})") from exc
+    columns = [name.strip() for name in (lines[0].split(",") if lines else [])]
+    wanted = {"time": {"time_ms": 1.0},
+              "voltage": {f"voltage_{u}": TO_MILLIVOLTS[u.lower()] for u in ("mV", "V")},
+              "current": {f"current_{u}": TO_NANOAMPERES[u.lower()] for u in ("nA", "pA", "A")}}
+    found = {what: next(((c, f) for c, f in options.items() if c in columns), None)
+             for what, options in wanted.items()}
+    missing = [" or ".join(wanted[what]) for what, hit in found.items() if hit is None]
+    if missing:
+        raise ValueError(f"{path}: missing columns {missing}; header has {columns}")
+    if len(lines) < 3:  # checked first: loadtxt warns rather than fails on no rows
+        raise ValueError(f"{path}: expected a header and >= 2 rows; got {len(lines)} lines")
+    try:
+        table = np.loadtxt(lines[1:], delimiter=",", ndmin=2)
+    except ValueError as exc:
+        raise ValueError(f"{path}: rows below the header are not all numbers ({exc})") from exc
+    if table.shape[1] != len(columns):
+        raise ValueError(f"{path}: header names {len(columns)} columns, rows hold "
+                         f"{table.shape[1]}")
+    time, voltage, current = (table[:, columns.index(c)] * f for c, f in found.values())
+    steps = np.diff(time)
+    dt = (time[-1] - time[0]) / (time.size - 1)
+    if not dt > 0 or np.max(np.abs(steps - dt)) > 1e-6 * dt:
+        raise ValueError(f"{path}: time_ms must increase in uniform steps (within 1e-6 "
+                         f"relative); steps range {steps.min()} .. {steps.max()} ms")
+    return voltage, current, dt, None
+
+
+def _load_abf(path: Path, sweep):
+    import pyabf  # imported here: only .abf users need it
+
+    try:
+        abf = pyabf.ABF(str(path))
+    except Exception as exc:  # pyabf signals a bad file with assorted exception types
+        raise ValueError(f"{path}: cannot read as an Axon .abf file ({exc})") from exc
+    index = 0 if sweep is None else sweep
+    if index not in abf.sweepList:
+        raise ValueError(f"{path}: has no sweep {sweep}; available: {list(abf.sweepList)}")
+    abf.setSweep(index)
+    if _unit_key(abf.sweepUnitsY) in TO_NANOAMPERES:
+        raise ValueError(f"{path}: holds no current-clamp sweep (recorded channel is in "
+                         f"{abf.sweepUnitsY}, a voltage-clamp recording)")
+    voltage = abf.sweepY * _unit_factor(abf.sweepUnitsY, TO_MILLIVOLTS, "voltage", path)
+    command = np.asarray(abf.sweepC, dtype=np.float64)
+    if np.all(np.isnan(command)):
+        raise ValueError(f"{path}: has no command waveform (empty epoch table), so the "
+                         "injected current is unknown")
+    # Blank DAC units are common in ABF1; Clampex commands current clamp in pA.
+    command_unit = _unit_key(abf.sweepUnitsC) or "pa"
+    current = command * _unit_factor(command_unit, TO_NANOAMPERES, "command", path)
+    return voltage, current, 1000.0 / abf.dataRate, None
+
+
+def _load_nwb(path: Path, sweep):
+    try:
+        with h5py.File(path, "r") as h5:
+            is_nwb1 = "nwb_version" in h5  # NWB 1 keeps it as a dataset, NWB 2 as an attribute
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read as an HDF5/NWB file ({exc})") from exc
+    if is_nwb1:
+        recording = _read_allen_nwb1(path, sweep)
+        return (recording.voltage, recording.current, recording.dt,
+                (recording.stim_on, recording.stim_off))
+    from pynwb import NWBHDF5IO  # imported here: pynwb is slow to import
+    from pynwb.icephys import CurrentClampSeries, CurrentClampStimulusSeries
+
+    with ExitStack() as stack:
+        try:
+            nwb = stack.enter_context(NWBHDF5IO(str(path), "r")).read()
+        except Exception as exc:  # hdmf reports malformed files with many exception types
+            raise ValueError(f"{path}: cannot read as an NWB 2 file ({exc})") from exc
+        clamps = [s for s in nwb.acquisition.values() if isinstance(s, CurrentClampSeries)]
+        if not clamps:
+            found = sorted({type(s).__name__ for s in nwb.acquisition.values()})
+            raise ValueError(f"{path}: holds no current-clamp sweep (no CurrentClampSeries "
+                             f"in acquisition; found {found or 'nothing'})")
+        numbers = [None if s.sweep_number is None else int(s.sweep_number) for s in clamps]
+        if sweep is None:
+            series = clamps[0]
+        elif sweep in numbers:
+            series = clamps[numbers.index(sweep)]
+        elif all(n is None for n in numbers) and 0 <= sweep < len(clamps):
+            series = clamps[sweep]  # unnumbered sweeps: sweep is a position
+        else:
+            raise ValueError(f"{path}: has no sweep {sweep}; sweep numbers: {numbers}")
+        stimuli = [s for s in nwb.stimulus.values() if isinstance(s, CurrentClampStimulusSeries)]
+        if not stimuli:
+            raise ValueError(f"{path}: has no CurrentClampStimulusSeries, so the injected "
+                             "current is unknown")
+        matching = [s for s in stimuli
+                    if s.sweep_number is not None and s.sweep_number == series.sweep_number]
+        stimulus = (matching or stimuli)[0]
+        voltage = _nwb2_values(series, TO_MILLIVOLTS, "voltage", path)
+        current = _nwb2_values(stimulus, TO_NANOAMPERES, "stimulus", path)
+        if series.rate is not None:
+            dt = 1000.0 / series.rate
+        else:
+            dt = 1000.0 * float(np.median(np.diff(np.asarray(series.timestamps[:]))))
+    return voltage, current, dt, None
+
+
+def _nwb2_values(series, table: dict, what: str, path: Path) -> np.ndarray:
+    stored = np.asarray(series.data[:], dtype=np.float64)
+    in_unit = stored * series.conversion + (getattr(series, "offset", 0.0) or 0.0)
+    return in_unit * _unit_factor(series.unit, table, what, path)
+
+
+def _read_allen_nwb1(path: str | os.PathLike, sweep_number: int | None) -> Recording:
+    """One sweep of an Allen NWB 1 file (``epochs/Sweep_<n>/{response,stimulus}``), via h5py."""
+    path = Path(path)
+    with h5py.File(path, "r") as h5:
+        epochs = h5.get("epochs", {})
+        available = sorted(int(name[6:]) for name in epochs if re.fullmatch(r"Sweep_\d+", name))
+        if not available:
+            raise ValueError(f"{path}: holds no current-clamp sweep (no epochs/Sweep_<n>)")
+        number = available[0] if sweep_number is None else sweep_number
+        if number not in available:
+            raise ValueError(f"{path}: has no sweep {number}; available: {available}")
+        group = epochs[f"Sweep_{number}"]
+        try:
+            traces = {part: group[f"{part}/timeseries/data"] for part in ("response", "stimulus")}
+            rate = float(group["response/timeseries/starting_time"].attrs["rate"])
+        except KeyError as exc:
+            raise ValueError(f"{path}: Sweep_{number} is not in the Allen NWB 1 layout "
+                             f"(missing {exc})") from exc
+        units = {part: traces[part].attrs.get("unit", default)
+                 for part, default in (("response", "volts"), ("stimulus", "amperes"))}
+        if _unit_key(units["response"]) in TO_NANOAMPERES:
+            raise ValueError(f"{path}: sweep {number} holds no current-clamp sweep (response "
+                             "is a current: voltage clamp)")
+        values = {part: np.asarray(traces[part][()], dtype=np.float64)
+                  * float(traces[part].attrs.get("conversion", 1.0)) for part in traces}
+    voltage = values["response"] * _unit_factor(units["response"], TO_MILLIVOLTS, "voltage", path)
+    current = values["stimulus"] * _unit_factor(units["stimulus"], TO_NANOAMPERES, "stimulus", path)
+    dt = 1000.0 / rate
+    stim_on, stim_off = detect_step(current, dt)
+    return Recording(voltage, current, dt, stim_on, stim_off, f"{path.stem}_sweep_{number}",
+                     str(path))
+
+
+def allen_recordings() -> list[Path]:
+    """The Allen Cell Types ``.npz`` sweeps in the shared reference data, sorted by name."""
+    folder = reference_dir() / "allen_cell_types"
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no Allen recordings folder at {folder}")
+    return sorted(folder.glob("*.npz"))
+
+
+def _http_get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=120) as response:
+        return response.read()
+
+
+def fetch_allen_sweep(specimen_id: int, sweep_number: int, *, cache_dir=None,
+                      download: Callable[[str], bytes] | None = None) -> Recording:
+    """Sweep ``sweep_number`` of Allen Cell Types specimen ``specimen_id``, downloading its NWB.
+
+    The file is cached as ``cache_dir/<specimen_id>.nwb`` (default
+    ``~/.cache/helmholtz/allen``); a cached file is read without touching the network.
+    ``download(url) -> bytes`` replaces the HTTP client (tests inject a fake one).
+    """
+    cache = Path(cache_dir) if cache_dir is not None else Path.home() / ".cache/helmholtz/allen"
+    path = cache / f"{specimen_id}.nwb"
+    if not path.is_file():
+        download = download or _http_get
+        listing = json.loads(download(ALLEN_QUERY.format(specimen_id=specimen_id)))
+        try:
+            link = listing["msg"][0]["ephys_result"]["well_known_files"][0]["download_link"]
+        except (KeyError, IndexError, TypeError) as exc:
+            raise ValueError(f"the Allen API lists no NWB file for specimen {specimen_id} "
+                             "(is it a Cell Types specimen with electrophysiology?)") from exc
+        payload = download(ALLEN_HOST + link)
+        # An HTML error page must not be cached as if it were the recording.
+        if not payload.startswith(b"\x89HDF\r\n\x1a\n"):
+            raise ValueError(f"download for specimen {specimen_id} is not an HDF5/NWB file")
+        cache.mkdir(parents=True, exist_ok=True)
+        # Temp file + rename, so an interrupted download never leaves a half-written cache.
+        handle, temporary = tempfile.mkstemp(dir=cache, suffix=".part")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(payload)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+    recording = load_recording(path, sweep=sweep_number)
+    return replace(recording, name=f"cell_{specimen_id}_sweep_{sweep_number}")

@@ -1,0 +1,305 @@
+"""The simulation-based back ends ``npe``, ``nle`` and ``nre``: the ``sbi`` package.
+
+We do not reimplement sbi; this module is the one place where the two worlds meet:
+- the model's declared priors become a torch prior (:func:`torch_prior`);
+- parameters are drawn in torch, simulated in our JAX simulator in large batches (chunked
+  and spread over devices by the simulator), and the summary statistics cross back to
+  torch once per round;
+- invalid simulations (NaN or inf summaries: blow-ups) are excluded, counted, and the
+  counts kept in the Fit's diagnostics;
+- the trained network becomes a :class:`NeuralPosterior`, which the Fit samples like any
+  other posterior and saves as plain weight arrays (no pickle).
+
+Several rounds (``num_rounds > 1``) focus the simulations on the observation: NPE uses
+truncated proposals (Deistler et al. 2022: the prior cut to the posterior's
+1 - ``truncation_quantile`` highest-density region, trained with the first-round loss),
+NLE and NRE sample the next round from the current posterior (Papamakarios et al. 2019;
+Hermans et al. 2020).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import torch
+
+from helmholtz.inference.fit import Fit
+from helmholtz.inference.registry import register_backend
+from helmholtz.inference.simulation_bank import SimulationBank
+from helmholtz.models.simulators.base import Normal, Simulator, Uniform
+
+METHODS = ("npe", "nle", "nre")
+_ESTIMATOR_DEFAULTS = {"npe": "maf", "nle": "maf", "nre": "resnet"}
+
+
+def torch_prior(model: Simulator):
+    """The model's prior as the torch distribution sbi expects (the only conversion)."""
+    from sbi.utils import BoxUniform, MultipleIndependent
+
+    parameters = model.parameters
+    if all(isinstance(p, Uniform) for p in parameters):
+        return BoxUniform(torch.tensor([p.low for p in parameters]), torch.tensor([p.high for p in parameters]))
+    if all(isinstance(p, Normal) for p in parameters):
+        loc, scale = torch.tensor([p.loc for p in parameters]), torch.tensor([p.scale for p in parameters])
+        return torch.distributions.Independent(torch.distributions.Normal(loc, scale), 1)
+    marginals = []
+    for p in parameters:
+        if isinstance(p, Uniform):
+            marginals.append(torch.distributions.Uniform(torch.tensor([p.low]), torch.tensor([p.high])))
+        else:
+            marginals.append(torch.distributions.Normal(torch.tensor([p.loc]), torch.tensor([p.scale])))
+    return MultipleIndependent(marginals, validate_args=False)
+
+
+@contextlib.contextmanager
+def _torch_seeded(key):
+    """Torch's global generator seeded from a JAX key, restored afterwards."""
+    seed = int(jax.random.randint(key, (), 0, 2**31 - 1))
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        yield
+
+
+def requires_simulator(model) -> str | None:
+    if not isinstance(model, Simulator):
+        return "it needs a simulator model (declared parameters and a simulate_one function)"
+    return None
+
+
+@dataclass(frozen=True)
+class EstimatorConfig:
+    """Everything needed to rebuild the network before loading its weights."""
+
+    method: str
+    estimator: str
+    hidden_features: int
+    num_transforms: int
+    embedding_layers: int  # 0: summaries go straight in; else an MLP embedding of them
+    num_parameters: int
+    num_features: int
+
+    def build(self, prior):
+        from sbi.neural_nets import classifier_nn, likelihood_nn, posterior_nn
+        from sbi.neural_nets.embedding_nets import FCEmbedding
+
+        embedding = torch.nn.Identity()
+        if self.embedding_layers:
+            embedding = FCEmbedding(self.num_features, output_dim=self.num_features, num_layers=self.embedding_layers)
+        if self.method == "npe":
+            return posterior_nn(self.estimator, hidden_features=self.hidden_features, num_transforms=self.num_transforms, embedding_net=embedding)
+        if self.method == "nle":
+            return likelihood_nn(self.estimator, hidden_features=self.hidden_features, num_transforms=self.num_transforms)
+        return classifier_nn(self.estimator, hidden_features=self.hidden_features, embedding_net_x=embedding)
+
+    def trainer(self, prior, device: str):
+        from sbi.inference import NLE, NPE, NRE
+
+        builder = self.build(prior)
+        if self.method == "npe":
+            return NPE(prior, density_estimator=builder, device=device, show_progress_bars=False)
+        if self.method == "nle":
+            return NLE(prior, density_estimator=builder, device=device, show_progress_bars=False)
+        return NRE(prior, classifier=builder, device=device, show_progress_bars=False)
+
+
+class NeuralPosterior:
+    """A posterior held as a trained sbi network, conditioned on the observed summaries.
+
+    NPE samples directly; NLE and NRE sample their unnormalised posterior with sbi's
+    vectorised slice sampler (``mcmc`` options). Amortised use: :meth:`sample_at` and
+    :meth:`log_prob_at` condition on other summaries without retraining (exact for
+    single-round NPE; later rounds are focused on the observation they were trained for).
+    """
+
+    kind = "neural"
+
+    def __init__(self, model: Simulator, config: EstimatorConfig, network, x_summary, mcmc: dict):
+        self.model = model
+        self.config = config
+        self.network = network.eval()
+        self.x_summary = np.asarray(x_summary, dtype=np.float32)
+        self.mcmc = dict(mcmc)
+        self.prior = torch_prior(model)
+        self._posterior = self._build()
+
+    def _build(self):
+        from sbi.inference import DirectPosterior, MCMCPosterior
+        from sbi.inference.potentials import likelihood_estimator_based_potential, ratio_estimator_based_potential
+
+        if self.config.method == "npe":
+            return DirectPosterior(self.network, self.prior)
+        potential = likelihood_estimator_based_potential if self.config.method == "nle" else ratio_estimator_based_potential
+        potential_fn, transform = potential(self.network, self.prior, x_o=None)
+        return MCMCPosterior(potential_fn, self.prior, theta_transform=transform, method="slice_np_vectorized", **self.mcmc)
+
+    def _theta(self, key, num_draws: int, x) -> np.ndarray:
+        with _torch_seeded(key), torch.no_grad():
+            draws = self._posterior.sample((num_draws,), x=torch.tensor(np.asarray(x, np.float32)), show_progress_bars=False)
+        return draws.numpy()
+
+    def sample_at(self, key, num_draws: int, x_summary) -> dict[str, jnp.ndarray]:
+        """Draws of the posterior given other summary statistics ``x_summary (F,)``."""
+        return self.model.params_of(self._theta(key, num_draws, np.asarray(x_summary)[None]))
+
+    def log_prob_at(self, theta, x_summary) -> np.ndarray:
+        """log q(theta | x_summary) for parameter vectors ``theta (n, d)`` (NPE only: the
+        other methods' posteriors are unnormalised)."""
+        with torch.no_grad():
+            theta = torch.tensor(np.asarray(theta, np.float32))
+            return self._posterior.log_prob(theta, x=torch.tensor(np.asarray(x_summary, np.float32)[None])).numpy()
+
+    def sample(self, key, num_draws: int) -> dict[str, jnp.ndarray]:
+        return self.model.params_of(self._theta(key, num_draws, self.x_summary[None]))
+
+    def grouped(self, key, num_draws: int) -> dict[str, jnp.ndarray]:
+        return {name: value[None] for name, value in self.sample(key, num_draws).items()}
+
+    def state(self) -> dict:
+        return {
+            "config": {name: getattr(self.config, name) for name in EstimatorConfig.__dataclass_fields__},
+            "weights": {name: tensor.detach().cpu().numpy() for name, tensor in self.network.state_dict().items()},
+            "x_summary": self.x_summary,
+            "mcmc": self.mcmc,
+        }
+
+
+def rebuild_neural_posterior(model: Simulator, state: dict) -> NeuralPosterior:
+    """The inverse of :meth:`NeuralPosterior.state`: the network rebuilt, then its weights."""
+    config = EstimatorConfig(**state["config"])
+    prior = torch_prior(model)
+    # The builder infers shapes (and z-scoring, overwritten by the saved buffers) from a batch.
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        theta = prior.sample((64,))
+        x = torch.randn(64, config.num_features)
+        network = config.build(prior)(theta, x)
+    network.load_state_dict({name: torch.tensor(np.asarray(value)) for name, value in state["weights"].items()})
+    return NeuralPosterior(model, config, network, state["x_summary"], state["mcmc"])
+
+
+def _run(
+    method: str,
+    model: Simulator,
+    x,
+    key,
+    *,
+    num_simulations: int = 10_000,
+    num_rounds: int = 1,
+    estimator: str | None = None,
+    hidden_features: int = 50,
+    num_transforms: int = 5,
+    embedding_layers: int = 0,
+    training_batch_size: int = 200,
+    learning_rate: float = 5e-4,
+    stop_after_epochs: int = 20,
+    max_num_epochs: int = 2**31 - 1,
+    truncation_quantile: float = 1e-4,
+    mcmc: dict | None = None,
+    simulation_bank=None,
+    chunk_size: int = 1000,
+    device: str = "cpu",
+    progress_bar: bool = True,
+) -> Fit:
+    if num_simulations < 2 * num_rounds or num_rounds < 1:
+        raise ValueError(f"{method}: need num_rounds >= 1 and at least 2 simulations per round, got {num_simulations} over {num_rounds}")
+    options = {k: v for k, v in locals().items() if k not in ("method", "model", "x", "key", "simulation_bank")}
+    options["simulation_bank"] = None if simulation_bank is None else str(simulation_bank)
+    mcmc = mcmc or {"num_chains": 20, "warmup_steps": 50, "thin": 2, "init_strategy": "resample"}
+    x_summary = np.asarray(model.summarize(jnp.asarray(x)[None]))[0]
+    if not np.isfinite(x_summary).all():
+        raise ValueError(f"{method}: the observation's summary statistics are not finite: {dict(zip(model.feature_names, x_summary))}")
+    config = EstimatorConfig(
+        method, estimator or _ESTIMATOR_DEFAULTS[method], hidden_features, num_transforms, embedding_layers, len(model.parameters), len(x_summary)
+    )
+    prior = torch_prior(model)
+    bank = SimulationBank(simulation_bank, model) if simulation_bank is not None else None
+    trainer = config.trainer(prior, device)
+    proposal = prior
+    history = {"training_loss": [], "validation_loss": []}
+    counts = {"num_simulations": [], "num_invalid": [], "epochs": []}
+    per_round = np.diff(np.linspace(0, num_simulations, num_rounds + 1).astype(int))
+    round_keys = jax.random.split(key, num_rounds)
+    x_o = torch.tensor(x_summary[None])
+    posterior = None
+    for round_index, (round_key, round_size) in enumerate(zip(round_keys, per_round)):
+        key_theta, key_simulate, key_train = jax.random.split(round_key, 3)
+
+        def draw_parameters():
+            with _torch_seeded(key_theta), torch.no_grad():
+                if round_index == 0 or method == "npe":
+                    return proposal.sample((int(round_size),)).numpy()
+                return proposal.sample((int(round_size),), x=x_o, show_progress_bars=False).numpy()
+
+        def simulate(start, stop):
+            return model.simulate_summaries(jax.random.fold_in(key_simulate, start), theta[start:stop], chunk_size=chunk_size, progress_bar=progress_bar)
+
+        if bank is None:
+            theta = draw_parameters()
+            summaries = simulate(0, len(theta))
+        else:
+            theta = bank.parameters(round_index, draw_parameters)
+            summaries = bank.summaries(round_index, theta, chunk_size, simulate)
+        valid = np.isfinite(summaries).all(axis=1)
+        counts["num_simulations"].append(int(len(theta)))
+        counts["num_invalid"].append(int((~valid).sum()))
+        if valid.sum() < 2:
+            raise RuntimeError(f"{method}: only {int(valid.sum())} of {len(theta)} simulations in round {round_index} were valid")
+        theta_t, x_t = torch.tensor(theta[valid]), torch.tensor(summaries[valid])
+        # TSNPE trains every round as if on prior draws; SNLE and SNRE are unaffected by
+        # the proposal, except SNRE, which sbi corrects when told it.
+        appended = proposal if (method == "nre" and round_index > 0) else None
+        trainer.append_simulations(theta_t, x_t, proposal=appended, exclude_invalid_x=False)
+        with _torch_seeded(key_train):
+            network = trainer.train(
+                training_batch_size=training_batch_size,
+                learning_rate=learning_rate,
+                stop_after_epochs=stop_after_epochs,
+                max_num_epochs=max_num_epochs,
+                **({"force_first_round_loss": True} if method == "npe" else {}),
+            )
+        summary = trainer._summary  # sbi keeps its training curves only here
+        counts["epochs"].append(int(summary["epochs_trained"][-1]))
+        posterior = NeuralPosterior(model, config, network, x_summary, mcmc)
+        if round_index + 1 < num_rounds:
+            proposal = _next_proposal(method, prior, posterior, x_o, truncation_quantile)
+    history["training_loss"] = np.asarray(summary["training_loss"], dtype=np.float64)
+    history["validation_loss"] = np.asarray(summary["validation_loss"], dtype=np.float64)
+    diagnostics = {name: np.asarray(values) for name, values in counts.items()}
+    diagnostics["invalid_fraction"] = float(diagnostics["num_invalid"].sum() / diagnostics["num_simulations"].sum())
+    return Fit(model=model, method=method, observed=jnp.asarray(x), posterior=posterior, history=history, diagnostics=diagnostics, options=options)
+
+
+def _next_proposal(method, prior, posterior: NeuralPosterior, x_o, truncation_quantile):
+    from sbi.utils import RestrictedPrior, get_density_thresholder
+
+    conditioned = posterior._posterior.set_default_x(x_o)
+    if method == "npe":
+        threshold = get_density_thresholder(conditioned, quantile=truncation_quantile, num_samples_to_estimate_support=100_000)
+        return RestrictedPrior(prior, threshold, sample_with="rejection")
+    return conditioned
+
+
+def _register(method: str, summary: str):
+    def run(model, x, key, **options):
+        return _run(method, model, x, key, **options)
+
+    run.__name__ = f"fit_{method}"
+    run.__doc__ = f"""{summary}.
+
+    Options: num_simulations (10,000), num_rounds (1; more focus simulations on the
+    observation), estimator ({_ESTIMATOR_DEFAULTS[method]!r}; sbi's names), hidden_features,
+    num_transforms, embedding_layers (an MLP embedding of the summaries), training_batch_size,
+    learning_rate, stop_after_epochs, max_num_epochs, truncation_quantile (NPE rounds),
+    mcmc (sbi's slice-sampler options, NLE/NRE), simulation_bank (a folder: simulations
+    saved as they finish and reused on a rerun), chunk_size, device (torch's), progress_bar.
+    """
+    return register_backend(method, summary, requires_simulator)(run)
+
+
+fit_npe = _register("npe", "Neural posterior estimation (sbi NPE; truncated sequential rounds)")
+fit_nle = _register("nle", "Neural likelihood estimation (sbi NLE) with slice-sampling MCMC")
+fit_nre = _register("nre", "Neural ratio estimation (sbi NRE-B) with slice-sampling MCMC")

@@ -1,0 +1,213 @@
+"""The simulator protocol: models known only through a stochastic program ``theta -> x``.
+
+A simulator declares its parameters (each with a prior), simulates one data set from one
+parameter vector as a pure JAX function, and says which summary statistics of a data set
+inference should condition on. Everything batched is derived here once: many simulations
+in chunks that fit memory, spread over every local device with ``jax.sharding``, each
+simulation seeded by its own index so the result does not depend on the chunk size or the
+number of devices.
+
+Simulators have no likelihood, so they are fit by the simulation-based back ends (``npe``,
+``nle``, ``nre``). Their NumPyro ``program`` is the prior alone, one scalar site per
+parameter, which is what sampling the prior, calibration checks and ArviZ export need.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from tqdm.auto import tqdm
+
+from helmholtz._serialization import serializable
+from helmholtz.models.base import Model, _as_key, check_finite_array
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
+
+
+@serializable
+@dataclass(frozen=True)
+class Uniform:
+    """A parameter with a uniform prior on [low, high]."""
+
+    name: str
+    low: float
+    high: float
+    unit: str = ""
+
+    def __post_init__(self):
+        _require(
+            math.isfinite(self.low) and math.isfinite(self.high) and self.low < self.high,
+            f"parameter {self.name!r}: the prior needs finite low < high, got low={self.low!r}, high={self.high!r}",
+        )
+
+    def distribution(self) -> dist.Distribution:
+        return dist.Uniform(self.low, self.high)
+
+
+@serializable
+@dataclass(frozen=True)
+class Normal:
+    """A parameter with a normal prior N(loc, scale^2)."""
+
+    name: str
+    loc: float
+    scale: float
+    unit: str = ""
+
+    def __post_init__(self):
+        _require(
+            math.isfinite(self.loc) and math.isfinite(self.scale) and self.scale > 0,
+            f"parameter {self.name!r}: the prior needs a finite loc and scale > 0, got loc={self.loc!r}, scale={self.scale!r}",
+        )
+
+    def distribution(self) -> dist.Distribution:
+        return dist.Normal(self.loc, self.scale)
+
+
+Parameter = Uniform | Normal
+
+
+class Simulator(Model):
+    """A model given by a simulator. Subclasses are frozen dataclasses (``eq=False``
+    when they hold arrays) that provide :attr:`parameters`, :attr:`observation_shape`
+    and :meth:`simulate_one`, and may override :meth:`summarize`."""
+
+    has_likelihood: ClassVar[bool] = False
+    can_simulate: ClassVar[bool] = True
+
+    # -- what subclasses provide -------------------------------------------------------
+    @property
+    def parameters(self) -> tuple[Parameter, ...]:
+        raise NotImplementedError
+
+    @property
+    def observation_shape(self) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    def simulate_one(self, key, theta: jnp.ndarray) -> jnp.ndarray:
+        """One data set of shape :attr:`observation_shape` from one parameter vector.
+        Pure and vmappable: every batched method is derived from it."""
+        raise NotImplementedError
+
+    def summarize(self, x: jnp.ndarray) -> jnp.ndarray:
+        """Summary statistics ``(n, num_features)`` of data sets ``(n, *observation_shape)``
+        that inference conditions on; the identity (flattened) by default. Must be
+        jittable and return NaN rather than raise for a data set that blew up."""
+        return x.reshape(x.shape[0], -1)
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        size = int(np.prod(self.observation_shape))
+        return tuple(f"x_{i}" for i in range(size))
+
+    # -- the prior ---------------------------------------------------------------------
+    @property
+    def parameter_names(self) -> tuple[str, ...]:
+        return tuple(parameter.name for parameter in self.parameters)
+
+    def program(self, x=None, *, num_points=None):
+        """The prior over the parameters, one scalar site each (simulators have no likelihood)."""
+        for parameter in self.parameters:
+            numpyro.sample(parameter.name, parameter.distribution())
+
+    def sample_prior(self, key, num_draws: int) -> dict[str, jnp.ndarray]:
+        keys = jax.random.split(_as_key(key), len(self.parameters))
+        return {p.name: p.distribution().sample(k, (num_draws,)) for p, k in zip(self.parameters, keys)}
+
+    def theta_of(self, params: dict) -> jnp.ndarray:
+        """Stack named parameters into vectors ``(..., num_parameters)``."""
+        missing = [name for name in self.parameter_names if name not in params]
+        _require(not missing, f"{self.name}: parameters {missing} are missing; expected {list(self.parameter_names)}")
+        return jnp.stack([jnp.asarray(params[name], dtype=jnp.float32) for name in self.parameter_names], axis=-1)
+
+    def params_of(self, theta) -> dict[str, jnp.ndarray]:
+        """The inverse of :meth:`theta_of`."""
+        theta = jnp.asarray(theta)
+        return {name: theta[..., i] for i, name in enumerate(self.parameter_names)}
+
+    # -- data --------------------------------------------------------------------------
+    def validate_data(self, x) -> jnp.ndarray:
+        x = check_finite_array(x, self.name)
+        if tuple(x.shape) != tuple(self.observation_shape):
+            raise ValueError(
+                f"{self.name}: an observation must have shape {tuple(self.observation_shape)} "
+                f"(one simulated data set), got {tuple(x.shape)}"
+            )
+        return x
+
+    def num_points_of(self, x) -> None:
+        return None
+
+    # -- simulating --------------------------------------------------------------------
+    def simulate(self, key, params: dict, num_points=None) -> jnp.ndarray:
+        """One data set from one set of named parameters."""
+        return self.simulate_one(_as_key(key), self.theta_of(params))
+
+    def simulate_batch(self, key, theta, *, chunk_size: int = 1024, progress_bar: bool = False) -> np.ndarray:
+        """Data sets ``(n, *observation_shape)`` for parameter vectors ``theta (n, d)``."""
+        return _run_in_chunks(self, "simulate", key, theta, chunk_size, progress_bar)
+
+    def simulate_summaries(self, key, theta, *, chunk_size: int = 1024, progress_bar: bool = False) -> np.ndarray:
+        """Summary statistics ``(n, num_features)`` of fresh simulations at ``theta (n, d)``;
+        the data sets themselves are never kept, so any number fits in memory."""
+        return _run_in_chunks(self, "summaries", key, theta, chunk_size, progress_bar)
+
+    def replicate(self, key, draws: dict, num_points=None) -> np.ndarray:
+        """Posterior predictive data sets, one per draw, by re-simulation."""
+        return self.simulate_batch(key, self.theta_of(draws))
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled(model: Simulator, what: str, mesh: Mesh):
+    """The jitted batch function of ``model``; compiled once per model and chunk shape."""
+
+    def simulate(keys, theta):
+        return jax.vmap(model.simulate_one)(keys, theta)
+
+    def summaries(keys, theta):
+        return model.summarize(simulate(keys, theta))
+
+    batch = NamedSharding(mesh, PartitionSpec("batch"))
+    return jax.jit(simulate if what == "simulate" else summaries, in_shardings=(batch, batch), out_shardings=batch)
+
+
+def _run_in_chunks(model: Simulator, what: str, key, theta, chunk_size: int, progress_bar: bool) -> np.ndarray:
+    theta = np.asarray(theta, dtype=np.float32)
+    if theta.ndim != 2 or theta.shape[1] != len(model.parameters):
+        raise ValueError(
+            f"{model.name}: theta must have shape (num_simulations, {len(model.parameters)}) "
+            f"for the parameters {list(model.parameter_names)}, got {theta.shape}"
+        )
+    devices = jax.local_devices()
+    mesh = Mesh(np.array(devices), ("batch",))
+    # Every chunk has the same shape (the last one padded) so the function compiles once,
+    # and a multiple of the device count so each device gets an equal share.
+    chunk = max(len(devices), -(-min(chunk_size, max(len(theta), 1)) // len(devices)) * len(devices))
+    function = _compiled(model, what, mesh)
+    # Keys by simulation index: the same simulation whatever the chunking or devices.
+    all_keys = jax.random.split(_as_key(key), len(theta))
+    outputs = []
+    with tqdm(total=len(theta), desc=f"simulating {model.name}", disable=not progress_bar, unit="sim") as bar:
+        for start in range(0, len(theta), chunk):
+            block, keys = theta[start : start + chunk], all_keys[start : start + chunk]
+            real = len(block)
+            if real < chunk:
+                block = np.concatenate([block, np.repeat(block[-1:], chunk - real, axis=0)])
+                keys = jnp.concatenate([keys, jnp.repeat(keys[-1:], chunk - real, axis=0)])
+            outputs.append(np.asarray(function(keys, jnp.asarray(block)))[:real])
+            bar.update(real)
+    if not outputs:
+        return np.zeros((0,) + tuple(model.observation_shape), np.float32)
+    return np.concatenate(outputs)
