@@ -55,24 +55,39 @@ def command_fit(args) -> int:
     return 0
 
 
+def _report_recording_fit(fit, written, what: str) -> None:
+    import json
+
+    summary = json.loads(written["summary"].read_text())
+    print(f"fitted {what}")
+    print(f"simulations per round: {summary['simulations']}, invalid (excluded): {summary['invalid_simulations']}")
+    print(f"spike count: recorded {summary['observed_spike_count']:.0f}, at the posterior mode {summary['spike_count_at_mode']:.0f}")
+    print(f"resting potential: recorded {summary['observed_rest_mean']:.1f} mV, at the posterior mode {summary['rest_mean_at_mode']:.1f} mV")
+    print("posterior mode: " + ", ".join(f"{name}={value:.3g}" for name, value in summary["posterior_mode"].items()))
+    print("\nwrote " + ", ".join(str(path) for path in written.values()))
+
+
+def command_fit_recording(args) -> int:
+    """Fit the cortical Hodgkin-Huxley model to a recording file by NPE."""
+    from helmholtz.data.recordings import load_recording
+    from helmholtz.recording_fit import fit_recording
+
+    recording = load_recording(args.path, sweep=args.sweep)
+    fit, written = fit_recording(
+        recording, out=args.out, key=args.key, num_simulations=args.num_simulations, num_rounds=args.num_rounds, simulation_bank=args.simulation_bank
+    )
+    _report_recording_fit(fit, written, f"{recording.name} ({recording.source})")
+    return 0
+
+
 def command_demo(args) -> int:
-    """Factor analysis on data simulated from known loadings, fit by NUTS."""
-    import jax
+    """The main job on the default recording: the first Allen cell, else a simulated one."""
+    from helmholtz.recording_fit import default_recording, fit_recording
 
-    import helmholtz
-    from helmholtz.report import write_report
-
-    model = helmholtz.models.FactorAnalysis(obs_dim=8, latent_dim=2)
-    truth = {name: value[0] for name, value in model.sample_prior(jax.random.PRNGKey(args.key), 1).items()}
-    data = model.simulate(jax.random.PRNGKey(args.key + 1), truth, num_points=500)
-    print("demo: factor analysis (8 observed, 2 latent) on 500 points simulated from known parameters")
-    fit = helmholtz.fit(model, data, method="svi", guide="full-rank", key=args.key)
-    written = write_report(fit, args.out)
-    fitted = helmholtz.diagnostics.flatten_draws(jax.vmap(model.identifiable_parameters)(fit.sample(0, 1000)))[1].mean(0)
-    true = helmholtz.diagnostics.flatten_draws({k: np.asarray(v)[None] for k, v in model.identifiable_parameters(truth).items()})[1][0]
-    print(f"correlation of fitted and true identifiable parameters (G G^T, mean, noise): {np.corrcoef(fitted, true)[0, 1]:.4f}")
-    print(f"svi: {fit.diagnostics['num_steps']} steps, final loss {fit.history['loss'][-100:].mean():.1f}")
-    print("wrote " + ", ".join(str(path) for path in written.values()))
+    recording, what = default_recording()
+    print(f"demo: fitting the cortical Hodgkin-Huxley model to {what} by NPE")
+    fit, written = fit_recording(recording, out=args.out, key=args.key, num_simulations=args.num_simulations, num_rounds=args.num_rounds)
+    _report_recording_fit(fit, written, what)
     return 0
 
 
@@ -91,9 +106,18 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--option", action="append", default=[], metavar="NAME=VALUE", help="back-end option, e.g. num_samples=2000")
     fit.set_defaults(run=command_fit)
 
-    demo = commands.add_parser("demo", help="the main job on an embedded default")
+    recording = commands.add_parser("fit-recording", help="fit the cortical Hodgkin-Huxley model to a recording (NPE)")
+    recording.add_argument("path", help="recording: .npz (Allen excerpt), .nwb, .abf or .csv")
+    recording.add_argument("--out", type=Path, default=Path("recording-report"), help="folder for the report")
+    recording.add_argument("--sweep", type=int, default=None, help="sweep number, for files with several")
+    recording.add_argument("--simulation-bank", type=Path, default=None, help="folder keeping simulations, so a rerun resumes")
+    demo = commands.add_parser("demo", help="the main job: fit HH to the default recording")
     demo.add_argument("--out", type=Path, default=Path("demo-report"))
-    demo.add_argument("--key", type=int, default=0)
+    for command in (recording, demo):
+        command.add_argument("--key", type=int, default=0, help="random seed (default 0)")
+        command.add_argument("--num-simulations", type=int, default=20_000, help="simulations over all rounds (default 20,000)")
+        command.add_argument("--num-rounds", type=int, default=4, help="NPE rounds, truncated proposals (default 4)")
+    recording.set_defaults(run=command_fit_recording)
     demo.set_defaults(run=command_demo)
     return parser
 

@@ -172,8 +172,11 @@ def load_recording(path: str | os.PathLike, *, sweep: int | None = None) -> Reco
         raise ValueError(f"{path}: a {suffix} file holds a single sweep; leave sweep=None")
     loader = {".npz": _load_npz, ".nwb": _load_nwb, ".abf": _load_abf, ".csv": _load_csv}
     voltage, current, dt, window = loader[suffix](path, sweep)
-    stim_on, stim_off = window if window is not None else detect_step(current, dt)
-    return Recording(voltage, current, dt, stim_on, stim_off, path.stem, str(path))
+    try:
+        stim_on, stim_off = window if window is not None else detect_step(current, dt)
+        return Recording(voltage, current, dt, stim_on, stim_off, path.stem, str(path))
+    except ValueError as error:  # say which file the problem is in
+        raise ValueError(f"{path}: {error}") from None
 
 
 def _unit_key(unit) -> str:

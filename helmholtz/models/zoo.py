@@ -13,6 +13,8 @@ import numpy as np
 from helmholtz.data.arrays import load_array
 from helmholtz.models import linear, posteriordb
 from helmholtz.models.base import Model
+from helmholtz.models.simulators import sbibm
+from helmholtz.models.simulators.hodgkin_huxley import HodgkinHuxley, step_current
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,25 @@ def _low_dim_gauss_mix(path, **options):
     return posteriordb.LowDimGaussMix(), np.ravel(load_array(path))
 
 
+def _hodgkin_huxley(path, **options):
+    from helmholtz.data.recordings import load_recording
+
+    recording = load_recording(path)
+    return HodgkinHuxley.cortical(recording=recording, **options), recording.voltage
+
+
+def _hodgkin_huxley_example():
+    return HodgkinHuxley.cortical(current=step_current(1.0, duration=10.0, dt=0.1, stim_on=2.0, stim_off=8.0), dt=0.1, stim_on=2.0, stim_off=8.0)
+
+
+def _sbibm_task(name):
+    def build(path, **options):
+        x = np.ravel(load_array(path))
+        return sbibm.TASKS[name](**options), x
+
+    return build
+
+
 ZOO = {
     entry.name: entry
     for entry in [
@@ -67,6 +88,10 @@ ZOO = {
         ZooEntry("gaussian-mixture", "mixture of isotropic Gaussians, component summed out", _linear(linear.GaussianMixture, "num_components"), lambda: linear.GaussianMixture(3, 2), "num_components"),
         ZooEntry("binary-factors", "additive on/off factors (Bernoulli), summed out", _linear(linear.BinaryFactors, "latent_dim"), lambda: linear.BinaryFactors(3, 2), "latent_dim, probs"),
         ZooEntry("eight-schools", "hierarchical normal model (posteriordb, non-centred)", _eight_schools, lambda: posteriordb.EightSchools(sigma=(1.0, 2.0))),
+        ZooEntry("hodgkin-huxley", "cortical HH neuron (Pospischil 2008) driven by a recording's current", _hodgkin_huxley, _hodgkin_huxley_example, "area_cm2, v_init"),
+        ZooEntry("two-moons", "sbibm two moons: crescent-shaped, bimodal posterior", _sbibm_task("two_moons"), sbibm.TwoMoons),
+        ZooEntry("gaussian-linear", "sbibm Gaussian linear: closed-form posterior", _sbibm_task("gaussian_linear"), sbibm.GaussianLinear, "dim"),
+        ZooEntry("slcp", "sbibm simple likelihood, complex posterior", _sbibm_task("slcp"), sbibm.SLCP),
         ZooEntry("low-dim-gauss-mix", "two-component 1-D mixture, ordered means (posteriordb)", _low_dim_gauss_mix, posteriordb.LowDimGaussMix),
     ]
 }

@@ -8,8 +8,9 @@ inter-spike interval) and spike shape (mean peak, mean time above threshold).
 Everything is a masked reduction over the time axis, so a batch of traces of any spike
 count is one vectorised computation. A trace without spikes gets finite fallbacks (latency
 and interval = the stimulus duration, peak = the highest voltage, width = 0) rather than
-NaN, so it stays a valid training example; a trace that blew up (NaN or inf anywhere)
-gives NaN features, which the simulation-based back ends exclude and count.
+NaN, so it stays a valid training example (and an autocorrelation whose lag is not shorter
+than the stimulus window is 0); a trace that blew up (NaN or inf anywhere) gives NaN
+features, which the simulation-based back ends exclude and count.
 """
 
 from __future__ import annotations
@@ -83,6 +84,10 @@ def voltage_features(v, dt: float, stim_on: float, stim_off: float, threshold: f
 
     def autocorrelation(lag_ms):
         lag = max(1, int(round(lag_ms / dt)))
+        if lag >= centred.shape[-1]:
+            # A window no longer than the lag has no pairs: a constant, not NaN (which would
+            # mark every simulation as broken).
+            return jnp.zeros_like(variance)
         product = (centred[:, lag:] * centred[:, :-lag]).mean(-1)
         return jnp.where(variance > 1e-12, product / safe_variance, 1.0)
 

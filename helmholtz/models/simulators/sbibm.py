@@ -114,7 +114,8 @@ class GaussianLinear(Simulator):
             raise ValueError(f"GaussianLinear: x must have shape (..., {self.dim}), got {x.shape}")
         variance = 1.0 / (1.0 / self.prior_variance + 1.0 / self.noise_variance)
         mean = variance / self.noise_variance * x
-        return dist.MultivariateNormal(mean, covariance_matrix=variance * jnp.eye(self.dim))
+        # Given by its Cholesky factor, which is diagonal here: no factorisation to run.
+        return dist.MultivariateNormal(mean, scale_tril=math.sqrt(variance) * jnp.eye(self.dim))
 
 
 @serializable
@@ -166,7 +167,8 @@ class SLCP(Simulator):
         x = jnp.asarray(x)
         theta = jnp.asarray(theta)
         pairs = x.reshape(x.shape[:-1] + (self.num_draws, 2))
-        likelihood = dist.MultivariateNormal(theta[..., None, :2], scale_tril=self.covariance_cholesky(theta)[..., None, :, :])
+        factor = self.covariance_cholesky(theta)[..., None, :, :]  # shared by the four draws
+        likelihood = dist.MultivariateNormal(theta[..., None, :2], scale_tril=factor)
         return likelihood.log_prob(pairs).sum(-1)
 
 
@@ -191,7 +193,12 @@ def load_task(name: str) -> tuple[Simulator, np.ndarray, np.ndarray, np.ndarray]
         reference_draws = np.asarray(arrays["reference_posterior_samples"])
     model = TASKS[name]()
     dim_theta, dim_x = len(model.parameters), int(np.prod(model.observation_shape))
-    if observations.shape[1:] != (dim_x,) or true_parameters.shape[1:] != (dim_theta,) or reference_draws.shape[2:] != (dim_theta,):
+    shapes_fit = (
+        observations.shape[1:] == (dim_x,)
+        and true_parameters.shape[1:] == (dim_theta,)
+        and reference_draws.shape[2:] == (dim_theta,)
+    )
+    if not shapes_fit:
         raise ValueError(
             f"{path} does not fit the task {name!r} (theta {dim_theta}-d, x {dim_x}-d): observations "
             f"{observations.shape}, true_parameters {true_parameters.shape}, reference draws {reference_draws.shape}"
