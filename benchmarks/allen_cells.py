@@ -29,13 +29,14 @@ def main(argv=None):
     parser.add_argument("--num-simulations", type=int, default=20_000)
     parser.add_argument("--num-rounds", type=int, default=4)
     parser.add_argument("--cells", type=int, default=10, help="how many of the ten recordings")
+    parser.add_argument("--first", type=int, default=0, help="index of the first recording (to split the run over processes)")
     parser.add_argument("--out", type=Path, default=Path("allen-cells"), help="folder for the fits and the table")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
     header = f"{'cell':<26} {'spikes':>6} {'at mode':>7} {'rel err':>7} {'pred median':>11} {'rest mV':>8} {'at mode':>8} {'invalid':>7} {'minutes':>7}"
     print(header, flush=True)
-    for path in allen_recordings()[: args.cells]:
+    for path in allen_recordings()[args.first : args.first + args.cells]:
         recording = load_recording(path)
         start = time.perf_counter()
         fit, _ = hz.fit_recording(recording, key=0, num_simulations=args.num_simulations, num_rounds=args.num_rounds, progress_bar=False)

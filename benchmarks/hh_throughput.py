@@ -28,7 +28,12 @@ Methods:
 
 Every timed call is preceded by an untimed one of the same shape (compilation), Python's
 garbage collector is held off during it, and JAX results are waited for. Wall-clock times:
-run it on an idle machine (XLA uses every core it is given; NumPy and the scalar loop one).
+run it on an idle machine, pinned (``taskset -c 1``) for a one-core comparison. NumPy and
+the scalar loop use one core; ours and Jaxley run on one XLA CPU device unless
+``--devices N`` asks for N (``--xla_force_host_platform_device_count``: ours shards each
+chunk over them, Jaxley does not). ``--xla-flags`` passes further XLA flags to both (for
+example ``--xla_cpu_prefer_vector_width=512`` on an AVX-512 CPU). Both options act before
+JAX starts, so they work from the command line only.
 
 Run: ``.venv/bin/python benchmarks/hh_throughput.py`` (a few minutes) or ``--quick``.
 """
@@ -37,16 +42,32 @@ from __future__ import annotations
 
 import argparse
 import gc
-import math
 import os
 import statistics
+import sys
 import time
 
-import jax
-import jax.numpy as jnp
-import numpy as np
 
-from helmholtz.models.simulators.hodgkin_huxley import DEFAULT_AREA_CM2, HodgkinHuxley, step_current
+def _xla_options(argv) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--devices", type=int, default=1)
+    parser.add_argument("--xla-flags", default="")
+    return parser.parse_known_args(argv)[0]
+
+
+if __name__ == "__main__":
+    # XLA reads its flags once, when JAX starts: set them before importing it.
+    _early = _xla_options(sys.argv[1:])
+    _flags = [os.environ.get("XLA_FLAGS", ""), _early.xla_flags]
+    if _early.devices > 1:
+        _flags.append(f"--xla_force_host_platform_device_count={_early.devices}")
+    os.environ["XLA_FLAGS"] = " ".join(flag for flag in _flags if flag)
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from helmholtz.models.simulators.hodgkin_huxley import DEFAULT_AREA_CM2, HodgkinHuxley, step_current  # noqa: E402
 
 STIM_FRACTIONS = (100.0 / 1450.0, 1100.0 / 1450.0)  # the stimulus window, as fractions of the duration
 CORTICAL_AMPLITUDE = 0.5e-3 / DEFAULT_AREA_CM2  # 0.5 nA on the 70 um soma, in uA/cm^2
@@ -67,6 +88,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--scalar-steps", type=int, default=20_000, help="steps of the timed scalar run (default 20,000)")
     parser.add_argument("--jaxley-chunk", type=int, default=1000, help="simulations per Jaxley call (default 1,000)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--devices", type=int, default=1, help="XLA CPU devices (command line only; default 1)")
+    parser.add_argument("--xla-flags", default="", help="extra XLA flags, e.g. --xla_cpu_prefer_vector_width=512 (command line only)")
     args = parser.parse_args(argv)
     if args.quick:
         args.batch, args.duration, args.scalar_steps = min(args.batch, 1000), min(args.duration, 145.0), min(args.scalar_steps, 5000)
@@ -337,7 +360,7 @@ def main(argv=None) -> None:
     print(
         f"HH throughput: batch {args.batch:,} x {steps_per_sim:,} steps (dt {args.dt} ms, {args.duration:g} ms); "
         f"JAX {jax.__version__} on {jax.devices()[0].device_kind} ({len(jax.devices())} device(s)), "
-        f"{os.cpu_count()} CPU(s) visible, {len(os.sched_getaffinity(0))} usable",
+        f"{os.cpu_count()} CPU(s) visible, {len(os.sched_getaffinity(0))} usable; XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}",
         flush=True,
     )
     rows = []  # (model, method, steps, seconds, note)

@@ -84,6 +84,22 @@ def _decode(node: Any, arrays: dict[str, np.ndarray]) -> Any:
     raise ValueError(f"unrecognised entry in the file: {sorted(node)}")
 
 
+def write_bytes_atomically(path: str | os.PathLike, payload: bytes) -> Path:
+    """Write ``payload`` to ``path`` through a temporary file renamed into place, so an
+    interruption leaves either the old file or the new one, never half of one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(payload)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
 def write(path: str | os.PathLike, kind: str, content: Any) -> Path:
     """Write ``content`` (nested dicts, dataclasses, arrays) atomically to ``path``."""
     path = Path(path)

@@ -15,7 +15,8 @@ MAX_PLOTTED_VARIABLES = 6
 
 def write_report(fit: Fit, out: str | Path) -> dict[str, Path]:
     """Write ``posterior.nc`` (ArviZ InferenceData), ``summary.csv``, ``trace.png``,
-    ``loss.png`` (when the back end has a loss history) and ``fit.hz`` into ``out``."""
+    ``loss.png`` (the training curves: SVI's negative ELBO per step, sbi's training and
+    validation losses per epoch) and ``fit.hz`` into ``out``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     idata = fit.to_arviz()
@@ -29,10 +30,15 @@ def write_report(fit: Fit, out: str | Path) -> dict[str, Path]:
     axes = az.plot_trace(idata, var_names=variables, compact=True)
     axes.ravel()[0].figure.savefig(written["trace"], dpi=90, bbox_inches="tight")
     plt.close("all")
-    if "loss" in fit.history:
+    curves = {name: fit.history[name] for name in ("loss", "training_loss", "validation_loss") if name in fit.history}
+    if curves:
         figure, axis = plt.subplots(figsize=(6, 3))
-        axis.plot(fit.history["loss"], lw=0.5)
-        axis.set(xlabel="step", ylabel="loss (negative ELBO)", yscale="symlog")
+        for name, values in curves.items():
+            axis.plot(values, lw=0.5 if name == "loss" else 1.0, label=name.replace("_", " "))
+        per = "step (SVI)" if "loss" in curves else "epoch, all rounds (sbi)"
+        axis.set(xlabel=per, ylabel="loss", yscale="symlog" if "loss" in curves else "linear")
+        if len(curves) > 1:
+            axis.legend()
         written["loss"] = out / "loss.png"
         figure.savefig(written["loss"], dpi=90, bbox_inches="tight")
         plt.close(figure)

@@ -329,6 +329,20 @@ def test_streamed_summaries_equal_summaries_of_the_traces(noisy):
     np.testing.assert_allclose(streamed, stored, rtol=1e-4, atol=2e-4)
 
 
+def test_a_simulation_that_blows_up_gives_nan_features_in_both_paths(noisy):
+    """Ground truth: the features' contract (a trace with NaN or inf anywhere gives NaN
+    features). A noise intensity of 1e38 overflows float32 within a step; next to it four
+    healthy simulations: the stored and the streamed summaries both flag the broken row,
+    and only that row."""
+    model, _ = noisy
+    theta = THETA.copy()  # the shape of the fixture's batch: no new compilation
+    theta[0, model.parameter_names.index("noise")] = 1e38
+    traces = model.simulate_batch(0, theta)
+    assert not np.isfinite(traces[0]).all() and np.isfinite(traces[1:]).all()
+    for features in (np.asarray(model.summarize(jnp.asarray(traces))), model.simulate_summaries(0, theta)):
+        assert np.isnan(features[0]).all() and np.isfinite(features[1:]).all()
+
+
 def test_chunk_size_does_not_change_results(noisy):
     """Ground truth: keys are assigned by simulation index, not by chunk, so chunks of 2
     (the last one padded) give the summaries of one chunk of 5."""
@@ -385,8 +399,10 @@ def test_bad_declarations_are_rejected_clearly():
         HodgkinHuxley.cortical(current=np.zeros(1000), dt=0.01, stim_on=1.0, stim_off=20.0)
     with pytest.raises(ValueError, match="stim_on < stim_off"):
         HodgkinHuxley.cortical(current=np.zeros(1000), dt=0.01, stim_on=5.0, stim_off=5.0)
-    with pytest.raises(ValueError, match="dt must be a positive"):
+    with pytest.raises(ValueError, match="dt and duration must be positive"):
         HodgkinHuxley.classic(dt=0.0)
+    with pytest.raises(ValueError, match="dt must be a positive"):
+        HodgkinHuxley.cortical(current=np.zeros(1000), dt=-0.01, stim_on=1.0, stim_off=5.0)
     with pytest.raises(ValueError, match="precision must be"):
         HodgkinHuxley.classic(precision="float16")
 
@@ -395,11 +411,11 @@ def test_bad_calls_are_rejected_before_simulating(monkeypatch):
     """Ground truth: the documented contract of simulate_batch and hz.fit: a wrong theta
     shape, float64 without 64-bit JAX, and an observation of the wrong length raise a
     ValueError that says what is wrong, before anything is simulated."""
-    model = HodgkinHuxley.classic(duration=10.0)
+    model = HodgkinHuxley.classic(duration=10.0, stim_on=1.0, stim_off=9.0)
     with pytest.raises(ValueError, match=r"theta must have shape \(num_simulations, 2\)"):
         model.simulate_batch(0, np.ones((3, 5)))
     with pytest.raises(ValueError, match="needs 64-bit JAX"):
-        HodgkinHuxley.classic(duration=10.0, precision="float64").simulate_batch(0, np.array([[120.0, 36.0]]))
+        HodgkinHuxley.classic(duration=10.0, stim_on=1.0, stim_off=9.0, precision="float64").simulate_batch(0, np.array([[120.0, 36.0]]))
 
     def no_simulation(*args, **kwargs):
         raise AssertionError("simulated before validating the observation")

@@ -21,7 +21,7 @@ import helmholtz as hz
 from helmholtz.recording_fit import default_recording, predictive_check
 
 QUICK = os.environ.get("HELMHOLTZ_QUICK") == "1"  # small sizes for the test suite
-NUM_SIMULATIONS = 1_000 if QUICK else 20_000
+NUM_SIMULATIONS = 500 if QUICK else 20_000
 NUM_ROUNDS = 1 if QUICK else 4
 
 # %%

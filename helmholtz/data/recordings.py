@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 import urllib.request
 import zipfile
 from contextlib import ExitStack
@@ -24,6 +23,7 @@ from typing import Callable
 import h5py
 import numpy as np
 
+from helmholtz._serialization import write_bytes_atomically
 from helmholtz.data.reference import reference_dir
 
 SUFFIXES = (".npz", ".nwb", ".abf", ".csv")
@@ -388,15 +388,7 @@ def fetch_allen_sweep(specimen_id: int, sweep_number: int, *, cache_dir=None,
         # An HTML error page must not be cached as if it were the recording.
         if not payload.startswith(b"\x89HDF\r\n\x1a\n"):
             raise ValueError(f"download for specimen {specimen_id} is not an HDF5/NWB file")
-        cache.mkdir(parents=True, exist_ok=True)
-        # Temp file + rename, so an interrupted download never leaves a half-written cache.
-        handle, temporary = tempfile.mkstemp(dir=cache, suffix=".part")
-        try:
-            with os.fdopen(handle, "wb") as out:
-                out.write(payload)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        # Atomic, so an interrupted download never leaves a half-written cache.
+        write_bytes_atomically(path, payload)
     recording = load_recording(path, sweep=sweep_number)
     return replace(recording, name=f"cell_{specimen_id}_sweep_{sweep_number}")

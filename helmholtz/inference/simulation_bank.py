@@ -18,17 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from helmholtz import _serialization
-
-
-def _write_atomic(path: Path, payload: bytes) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(payload)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+from helmholtz._serialization import write_bytes_atomically
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:
@@ -63,7 +53,7 @@ class SimulationBank:
                     f"({recorded.get('model_name')}); use a new folder for {model.name}"
                 )
         else:
-            _write_atomic(manifest, json.dumps({"model": fingerprint, "model_name": model.name}).encode())
+            write_bytes_atomically(manifest, json.dumps({"model": fingerprint, "model_name": model.name}).encode())
 
     def _path(self, round_index: int, name: str) -> Path:
         return self.folder / f"round{round_index}_{name}.npy"
@@ -74,7 +64,7 @@ class SimulationBank:
         if path.exists():
             return np.load(path, allow_pickle=False)
         theta = np.asarray(draw(), dtype=np.float32)
-        _write_atomic(path, _npy_bytes(theta))
+        write_bytes_atomically(path, _npy_bytes(theta))
         return theta
 
     def summaries(self, round_index: int, theta: np.ndarray, chunk_size: int, simulate) -> np.ndarray:
@@ -88,6 +78,6 @@ class SimulationBank:
                 chunks.append(np.load(path, allow_pickle=False))
             else:
                 chunk = np.asarray(simulate(start, stop), dtype=np.float32)
-                _write_atomic(path, _npy_bytes(chunk))
+                write_bytes_atomically(path, _npy_bytes(chunk))
                 chunks.append(chunk)
         return np.concatenate(chunks)

@@ -14,24 +14,30 @@ A simulation integrates with exponential Euler at the stimulus's sampling interv
 ``lax.scan``; intrinsic noise (``noise``, in uA/cm^2 sqrt(ms)) enters as white noise in the
 current: ``noise / sqrt(dt)`` times a standard normal draw per step.
 
-How it is made fast (figures from ``benchmarks/hh_throughput.py`` on a 2-core CPU):
+How it is made fast (measured on a 2-core AMD EPYC, one core, float32, batch 2,000 x
+72,500 steps of the cortical model with noise; ``benchmarks/hh_throughput.py`` for more):
+``simulate_summaries`` went from 1.2e7 to 4.2e7 simulation steps per second (CPU time).
 
-* The steps run in blocks of :data:`_BLOCK`: an outer ``lax.scan`` over blocks, an inner
-  one over the steps of a block. Batched by ``vmap`` the state is one array per variable
-  with the batch as the minor (contiguous) axis, so every operation of a step is one
-  vectorised loop over the batch.
-* The noise of a block is drawn at once, before its steps, by a counter-based generator:
-  draw ``j`` of a simulation is a hash of (the simulation's 64-bit seed, ``j``), turned into
-  a normal by the inverse error function. The seed comes from the simulation's key
-  (``jax.random.bits``), so a simulation's noise depends on its key alone, not on the
-  chunking, the device count or the block size, and the trace and the streamed summaries
-  see the same noise. Drawing through ``jax.random.normal`` (threefry, or rbg, which
-  measured no faster on this CPU) cost more than the channel arithmetic.
-* :meth:`HodgkinHuxley.simulate_summaries` never materialises the traces: the summary
-  statistics are accumulated block by block as the simulation runs (the same definitions
-  as :func:`~helmholtz.models.simulators.features.voltage_features`, which summarises
-  recorded traces; they agree to float rounding). Computing them from a stored
-  (batch, 72,500) trace cost more than simulating it.
+* One batched integration: every batched method vmaps :meth:`HodgkinHuxley.simulate_one`,
+  which (through ``jax.custom_batching.custom_vmap``) runs :meth:`_simulate_batch` on the
+  whole batch with arrays laid out time-major, the batch contiguous. Vmapping the
+  per-simulation code put the batch first and made XLA transpose every block.
+* The steps run in blocks: an outer ``lax.scan`` over blocks, an inner one (unrolled 4x,
+  +7%) over the steps of a block.
+* The channel arithmetic shares exponentials and precomputes per-simulation constants
+  (:mod:`~helmholtz.models.simulators.channels`; +10%).
+* Noise is drawn a block at a time by a counter-based generator: draw ``j`` of a simulation
+  is a hash of (the simulation's 64-bit seed, ``j``), made normal by an inverse error
+  function (Giles' float32 approximation, written out: XLA's ``erf_inv`` measured 1.5x
+  slower). The seed comes from the simulation's key (``jax.random.bits``), so the noise
+  depends on the key alone: not on the chunking, the device count or the block size, and
+  the traces and the streamed summaries see the same noise. Drawn with ``jax.random.normal``
+  (threefry; rbg measured no faster on this CPU) the noise added 57% to a noiseless step.
+* :meth:`HodgkinHuxley.simulate_summaries` never stores a trace: the summary statistics are
+  accumulated while simulating (:class:`_FeatureStream`), with the definitions of
+  :func:`~helmholtz.models.simulators.features.voltage_features`, which summarises stored
+  traces; the two agree to float32 rounding. Computing them from a stored (batch, 72,500)
+  trace cost twice the simulation.
 """
 
 from __future__ import annotations
@@ -53,11 +59,10 @@ from helmholtz.models.simulators.features import FEATURE_NAMES, voltage_features
 # The soma area the sbi tutorial assumes (a 70 um diameter), used to turn a recorded
 # current in nA into a current density when the cell's own area is not known.
 DEFAULT_AREA_CM2 = math.pi * (70e-4) ** 2
-# Steps per block (noise drawn and features streamed a block at a time). Measured at
-# batch 2,000 x 72,500 steps, cortical with noise, summaries: 64 and 128 fastest.
+# Steps per block of the traces (noise is drawn a block at a time): 64 to 128 measured
+# fastest (256: -5%). The streamed summaries use blocks no longer than the 1 ms lag.
 _BLOCK = 128
-# Steps per iteration of the inner scan: fewer loop iterations, and XLA schedules the
-# steps' independent arithmetic together.
+# Steps per iteration of the inner scan: +7% for the traces (no change for the summaries).
 _UNROLL = 4
 # The lags (ms) of the autocorrelation features, as voltage_features computes them.
 _LAGS_MS = (1.0, 10.0)
@@ -82,6 +87,8 @@ CLASSIC_PRIORS = (
 
 def step_current(amplitude: float, *, duration: float, dt: float, stim_on: float, stim_off: float) -> np.ndarray:
     """A current step of ``amplitude`` (uA/cm^2) between stim_on and stim_off (ms)."""
+    if not (math.isfinite(dt) and dt > 0 and math.isfinite(duration) and duration > 0):
+        raise ValueError(f"step_current: dt and duration must be positive numbers of ms, got dt={dt!r}, duration={duration!r}")
     time = np.arange(int(round(duration / dt))) * dt
     return np.where((time >= stim_on) & (time < stim_off), amplitude, 0.0).astype(np.float32)
 
@@ -268,8 +275,8 @@ class HodgkinHuxley(Simulator):
 
         def advance_streaming(carry, inputs):
             (v, gates), step_acc, shift = carry
-            drive, sample, earlier = inputs
-            step_acc = stream.step(step_acc, v, sample, earlier, shift)
+            drive, at, earlier = inputs
+            step_acc = stream.step(step_acc, v, at, earlier, shift)
             return ((step(v, gates, drive, constants), step_acc, shift)), v
 
         def block_streaming(carry, inputs):
@@ -279,7 +286,7 @@ class HodgkinHuxley(Simulator):
             (state, step_acc, _), block_trace = lax.scan(
                 advance_streaming,
                 (state, step_acc, shift),
-                (drives(block_index, block_current), block_index * block + offsets, block_acc["earlier"]),
+                (drives(block_index, block_current), stream.step_inputs(block_index * block + offsets), block_acc["earlier"]),
                 unroll=_UNROLL,
             )
             block_acc, step_acc = stream.block_end(block_acc, step_acc, block_trace, block_index, shift)
@@ -299,7 +306,7 @@ def _batched(model: HodgkinHuxley, record: bool):
 
     @jax.custom_batching.custom_vmap
     def one(key, theta):
-        return model._simulate_batch(jnp.asarray(key)[None], jnp.asarray(theta)[None], record=record)[0]
+        return model._simulate_batch(key[None], jnp.asarray(theta)[None], record=record)[0]
 
     @one.def_vmap
     def _rule(axis_size, in_batched, key, theta):
@@ -422,12 +429,23 @@ class _FeatureStream:
         self.dtype = dtype
         self.dt = jnp.asarray(dt, dtype)
 
-    def _time(self, sample):
-        return sample.astype(self.dtype) * self.dt
-
     def _windows(self, k):
         in_stim = (k >= self.first) & (k < self.last)
         return k < self.rest_end, in_stim, [in_stim & (k >= self.first + lag) for lag in self.lags]
+
+    def step_inputs(self, samples):
+        """What each step needs to know about its sample (computed per block, outside the
+        steps): the windows it is in, and its time as voltage_features computes it."""
+        in_rest, in_stim, pairs = self._windows(samples)
+        return {
+            "time": samples.astype(self.dtype) * self.dt,
+            "rest": in_rest,
+            "stim": in_stim,
+            "pairs": tuple(pairs),
+            "crossing": (samples > self.first) & (samples < self.last),
+            "peak": (samples - 1 > self.first) & (samples < self.last),  # the peak candidate is the sample before
+            "trace": samples < self.num_samples,
+        }
 
     # -- per step ----------------------------------------------------------------------
     def init_step(self, v0):
@@ -441,9 +459,9 @@ class _FeatureStream:
             "peak_count": zero,
             "peak_sum": zero,
             "maximum": jnp.full_like(v0, -jnp.inf),
-            "magnitude": zero,
-            "first_crossing": jnp.full(v0.shape, -1, jnp.int32),
-            "last_crossing": jnp.full(v0.shape, -1, jnp.int32),
+            "non_finite": zero,
+            "first_crossing": zero,  # times; meaningful once count > 0
+            "last_crossing": zero,
             "squared_intervals": zero,
         }
 
@@ -451,11 +469,11 @@ class _FeatureStream:
         zero = jnp.zeros(shape, self.dtype)
         return {"rest": (zero, zero), "stim": (zero, zero, zero, zero), "pairs": tuple((zero, zero, zero) for _ in self.lags)}
 
-    def step(self, acc, v, k, earlier, shift):
-        """Fold sample ``k`` (value ``v``; ``earlier``: the samples ``lag`` before it) in;
-        ``shift`` is the first sample of the block."""
+    def step(self, acc, v, at, earlier, shift):
+        """Fold in the sample ``v`` (``at``: its :meth:`step_inputs`; ``earlier``: the samples
+        ``lag`` before it); ``shift`` is the first sample of the block."""
         thr = self.threshold
-        in_rest, in_stim, pairs = self._windows(k)
+        in_rest, in_stim, pairs = at["rest"], at["stim"], at["pairs"]
         y = v - shift
         y2 = y * y
         sums = acc["sums"]
@@ -476,25 +494,25 @@ class _FeatureStream:
         }
         v1, v2 = acc["v1"], acc["v2"]
         above = v >= thr
-        crossing = above & (v1 < thr) & (k > self.first) & (k < self.last)
+        crossing = above & (v1 < thr) & at["crossing"]
         # Peaks are judged one sample late, when the sample after them is known.
-        is_peak = (v1 > v2) & (v1 >= v) & (v1 >= thr) & (k - 1 > self.first) & (k < self.last)
-        last = acc["last_crossing"]
-        interval = self._time(k) - self._time(last)
+        is_peak = (v1 > v2) & (v1 >= v) & (v1 >= thr) & at["peak"]
+        count, last, time = acc["count"], acc["last_crossing"], at["time"]
+        interval = time - last
         return {
             "sums": new_sums,
             "v1": v,
             "v2": v1,
-            "count": acc["count"] + jnp.where(crossing, 1.0, 0.0),
+            "count": count + jnp.where(crossing, 1.0, 0.0),
             "above": acc["above"] + jnp.where(above & in_stim, 1.0, 0.0),
             "peak_count": acc["peak_count"] + jnp.where(is_peak, 1.0, 0.0),
             "peak_sum": acc["peak_sum"] + jnp.where(is_peak, v1, 0.0),
             "maximum": jnp.maximum(acc["maximum"], jnp.where(in_stim, v, -jnp.inf)),
-            # Any NaN or inf in the trace makes this non-finite (maximum propagates NaN).
-            "magnitude": jnp.maximum(acc["magnitude"], jnp.where(k < self.num_samples, jnp.abs(v), 0.0)),
-            "first_crossing": jnp.where(crossing & (acc["first_crossing"] < 0), k, acc["first_crossing"]),
-            "last_crossing": jnp.where(crossing, k, last),
-            "squared_intervals": acc["squared_intervals"] + jnp.where(crossing & (last >= 0), interval * interval, 0.0),
+            # Samples that are NaN or inf (counted: XLA's fast min/max need not propagate NaN).
+            "non_finite": acc["non_finite"] + jnp.where(at["trace"] & ~jnp.isfinite(v), 1.0, 0.0),
+            "first_crossing": jnp.where(crossing & (count == 0), time, acc["first_crossing"]),
+            "last_crossing": jnp.where(crossing, time, last),
+            "squared_intervals": acc["squared_intervals"] + jnp.where(crossing & (count > 0), interval * interval, 0.0),
         }
 
     # -- per block ---------------------------------------------------------------------
@@ -552,10 +570,10 @@ class _FeatureStream:
         count = step_acc["count"]
         has_spike = count > 0
         first_crossing, last_crossing = step_acc["first_crossing"], step_acc["last_crossing"]
-        latency = jnp.where(has_spike, self._time(first_crossing) - self.stim_on, self.duration)
+        latency = jnp.where(has_spike, first_crossing - self.stim_on, self.duration)
         num_intervals = jnp.maximum(count - 1.0, 0.0)
         safe_intervals = jnp.maximum(num_intervals, 1.0)
-        interval_sum = self._time(last_crossing) - self._time(first_crossing)
+        interval_sum = last_crossing - first_crossing
         mean_isi = jnp.where(num_intervals > 0, interval_sum / safe_intervals, self.duration)
         isi_var = jnp.where(num_intervals > 0, step_acc["squared_intervals"] / safe_intervals - mean_isi**2, 0.0)
         isi_cv = jnp.sqrt(jnp.maximum(isi_var, 0.0)) / mean_isi
@@ -592,7 +610,7 @@ class _FeatureStream:
             ],
             axis=-1,
         ).astype(dtype)
-        broken = ~jnp.isfinite(step_acc["magnitude"])
+        broken = step_acc["non_finite"] > 0
         return _scale_heavy_tailed(jnp.where(broken[..., None], jnp.nan, features))
 
 
