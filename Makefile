@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow bench install clean
+.PHONY: demo test test-slow bench bench-sbi install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ test-slow: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/svi_overhead.py
+	$(BIN)/python benchmarks/hh_throughput.py
+
+# Accuracy benchmarks of the simulation-based back ends (about an hour each on 2 cores).
+bench-sbi: $(STAMP)
+	$(BIN)/python benchmarks/sbibm_npe.py
+	$(BIN)/python benchmarks/allen_cells.py
 
 clean:
 	rm -rf $(VENV) demo-report
