@@ -110,11 +110,34 @@ class EstimatorConfig:
         from sbi.inference import NLE, NPE, NRE
 
         builder = self.build(prior)
+        quiet = {"device": device, "show_progress_bars": False, "tracker": _NoTracker()}
         if self.method == "npe":
-            return NPE(prior, density_estimator=builder, device=device, show_progress_bars=False)
+            return NPE(prior, density_estimator=builder, **quiet)
         if self.method == "nle":
-            return NLE(prior, density_estimator=builder, device=device, show_progress_bars=False)
-        return NRE(prior, classifier=builder, device=device, show_progress_bars=False)
+            return NLE(prior, density_estimator=builder, **quiet)
+        return NRE(prior, classifier=builder, **quiet)
+
+
+class _NoTracker:
+    """sbi's tracker protocol, doing nothing: by default sbi writes TensorBoard logs into
+    ``./sbi-logs`` of whatever folder the user runs from; the Fit keeps the curves."""
+
+    log_dir = ""
+
+    def log_metric(self, name, value, step=None):
+        pass
+
+    def log_metrics(self, metrics, step=None):
+        pass
+
+    def log_params(self, params):
+        pass
+
+    def add_figure(self, name, figure, step=None):
+        pass
+
+    def flush(self):
+        pass
 
 
 class NeuralPosterior:
