@@ -253,7 +253,6 @@ def _run(
     bank = SimulationBank(simulation_bank, model) if simulation_bank is not None else None
     trainer = config.trainer(prior, device)
     proposal = prior
-    history = {"training_loss": [], "validation_loss": []}
     counts = {"num_simulations": [], "num_invalid": [], "epochs": []}
     per_round = np.diff(np.linspace(0, num_simulations, num_rounds + 1).astype(int))
     round_keys = jax.random.split(key, num_rounds)
@@ -306,8 +305,8 @@ def _run(
         posterior = NeuralPosterior(model, config, network, x_summary, mcmc)
         if round_index + 1 < num_rounds:
             proposal = _next_proposal(method, prior, posterior, x_o, truncation_quantile)
-    history["training_loss"] = np.asarray(summary["training_loss"], dtype=np.float64)
-    history["validation_loss"] = np.asarray(summary["validation_loss"], dtype=np.float64)
+    # sbi's curves run over every epoch of every round.
+    history = {name: np.asarray(summary[name], dtype=np.float64) for name in ("training_loss", "validation_loss")}
     diagnostics = {name: np.asarray(values) for name, values in counts.items()}
     diagnostics["invalid_fraction"] = float(diagnostics["num_invalid"].sum() / diagnostics["num_simulations"].sum())
     return Fit(model=model, method=method, observed=jnp.asarray(x), posterior=posterior, history=history, diagnostics=diagnostics, options=options)
