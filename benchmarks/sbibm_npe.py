@@ -30,10 +30,10 @@ PUBLISHED_NPE = {  # sbibm, NPE, mean C2ST over the 10 observations
 }
 
 
-def score_task(name: str, num_simulations: int, num_draws: int, key: int = 0, observations=range(10)) -> dict:
+def score_task(name: str, num_simulations: int, num_draws: int, key: int = 0, observations=range(10), estimator=None) -> dict:
     model, x_o, _, reference = load_task(name)
     start = time.perf_counter()
-    fit = hz.fit(model, x_o[0], method="npe", key=key, num_simulations=num_simulations, progress_bar=False)
+    fit = hz.fit(model, x_o[0], method="npe", key=key, num_simulations=num_simulations, estimator=estimator, progress_bar=False)
     seconds = time.perf_counter() - start
     x_summaries = np.asarray(model.summarize(np.asarray(x_o)))
     scores = []
@@ -49,12 +49,13 @@ def main(argv=None):
     parser.add_argument("--num-simulations", type=int, default=10_000, choices=[1_000, 10_000, 100_000])
     parser.add_argument("--draws", type=int, default=2_000, help="draws per C2ST, each side (sbibm: 10,000)")
     parser.add_argument("--observations", type=int, default=10, help="how many of the 10 observations to score")
+    parser.add_argument("--estimator", help="sbi's density estimator (default: helmholtz's, zuko_maf; sbibm used nsf)")
     args = parser.parse_args(argv)
-    print(f"NPE, {args.num_simulations} simulations, C2ST on {args.draws} + {args.draws} draws, {args.observations} observations")
+    print(f"NPE ({args.estimator or 'default'} estimator), {args.num_simulations} simulations, C2ST on {args.draws} + {args.draws} draws, {args.observations} observations")
     print(f"{'task':<16} {'ours (mean)':>11} {'published':>9} {'ours - published':>16} {'train s':>8}   per observation")
     results = []
     for name in args.tasks:
-        result = score_task(name, args.num_simulations, args.draws, observations=range(args.observations))
+        result = score_task(name, args.num_simulations, args.draws, observations=range(args.observations), estimator=args.estimator)
         published = PUBLISHED_NPE[name][args.num_simulations]
         mean = result["scores"].mean()
         print(f"{name:<16} {mean:>11.3f} {published:>9.3f} {mean - published:>+16.3f} {result['train_seconds']:>8.0f}   "

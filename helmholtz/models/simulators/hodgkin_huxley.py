@@ -200,11 +200,11 @@ class HodgkinHuxley(Simulator):
         that the arrays have the layout the CPU wants: time-major, the batch contiguous."""
         return _batched(self, True)(key, theta)
 
-    def simulate_summaries(self, key, theta, *, chunk_size: int = 1024, progress_bar: bool = False) -> np.ndarray:
+    def simulate_summaries(self, key, theta, *, chunk_size: int | None = None, progress_bar: bool = False, devices=None) -> np.ndarray:
         """Summary statistics ``(n, 14)`` (:data:`FEATURE_NAMES`) of fresh simulations at
         ``theta (n, d)``, accumulated while simulating: no trace is stored. Equal, to float
         rounding, to ``summarize(simulate_batch(key, theta))`` (same keys, same noise)."""
-        return _run_in_chunks(_streamed(self), "simulate", key, theta, chunk_size, progress_bar)
+        return _run_in_chunks(_streamed(self), "simulate", key, theta, chunk_size, progress_bar, devices)
 
     def summarize(self, x):
         """The features of :func:`voltage_features`, with the skewness and kurtosis on a signed log

@@ -1,0 +1,49 @@
+"""Perception: Bayesian observers declared from parts and fit to people's responses.
+
+* :mod:`~helmholtz.perception.observer`: a world prior x a sensory likelihood x a percept
+  rule x a response model, for a scalar stimulus; :mod:`~helmholtz.perception.experiment`
+  turns one into a model of 2AFC responses that ``nuts`` and ``svi`` fit;
+* :mod:`~helmholtz.perception.speed`: speed perception (Stocker & Simoncelli, 2006);
+* :mod:`~helmholtz.perception.cue_combination`: Ernst & Banks (2002), causal inference
+  (Koerding et al., 2007);
+* :mod:`~helmholtz.perception.motion`: motion illusions (Weiss, Simoncelli & Adelson, 2002);
+* :mod:`~helmholtz.perception.signal_detection`: Green & Swets (1966).
+"""
+
+from helmholtz.perception import motion, signal_detection
+from helmholtz.perception.cue_combination import (
+    ErnstBanksExperiment,
+    causal_inference,
+    combine_cues,
+    combine_cues_with_prior,
+    ernst_banks_design,
+)
+from helmholtz.perception.experiment import PsychometricPerCondition, TwoAFCExperiment
+from helmholtz.perception.observer import GaussianPrior, Observer, PiecewiseLogPrior, PowerLawPrior
+from helmholtz.perception.signal_detection import SignalDetection, area_under_roc, dprime_and_criterion, proportion_correct_2afc, roc_curve
+from helmholtz.perception.speed import cross_validated_log_likelihood, psychometric_baseline, speed_experiment, speed_observer
+
+__all__ = [
+    "motion",
+    "signal_detection",
+    "Observer",
+    "GaussianPrior",
+    "PowerLawPrior",
+    "PiecewiseLogPrior",
+    "TwoAFCExperiment",
+    "PsychometricPerCondition",
+    "speed_experiment",
+    "speed_observer",
+    "psychometric_baseline",
+    "cross_validated_log_likelihood",
+    "combine_cues",
+    "combine_cues_with_prior",
+    "causal_inference",
+    "ernst_banks_design",
+    "ErnstBanksExperiment",
+    "SignalDetection",
+    "dprime_and_criterion",
+    "proportion_correct_2afc",
+    "roc_curve",
+    "area_under_roc",
+]

@@ -1,0 +1,171 @@
+"""Cue combination: maximum-likelihood and Bayesian integration of cues (Ernst & Banks, 2002)
+and Bayesian causal inference (Koerding et al., 2007).
+
+Closed forms, vectorised over whatever shapes the inputs broadcast to:
+
+* :func:`combine_cues`: the maximum-likelihood combination of independent Gaussian cues:
+  weights proportional to the inverse variances, a combined variance smaller than either;
+* :func:`combine_cues_with_prior`: the same with a Gaussian prior (the prior acts as one
+  more cue);
+* :func:`causal_inference`: the posterior probability that two cues share one cause, and
+  the model-averaged (or model-selected) estimates of each.
+
+:class:`ErnstBanksExperiment` is the visual-haptic size experiment as a model: a 2-interval
+forced choice between a standard (55 mm, the cues in conflict by ``conflict``) and a
+comparison (no conflict), at several visual noise levels, answered by the
+maximum-likelihood observer with lapses. Its parameters are the haptic and visual noise
+(one per noise level) and the lapse rate; ``helmholtz.fit(..., method="nuts")`` recovers
+them from the choices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+from jax.scipy.stats import norm
+
+from helmholtz._serialization import serializable
+from helmholtz.models.base import DATA_PLATE, OBSERVED_SITE, Model
+from helmholtz.perception.experiment import check_responses
+
+STANDARD_SIZE_MM = 55.0
+
+
+def combine_cues(estimates, sigmas):
+    """Maximum-likelihood combination of independent Gaussian cues (the last axis).
+
+    Returns ``(estimate, sigma, weights)``: weights w_i = (1/sigma_i^2) / sum_j 1/sigma_j^2,
+    estimate sum_i w_i x_i, and sigma^2 = 1 / sum_i 1/sigma_i^2."""
+    estimates, sigmas = jnp.asarray(estimates), jnp.asarray(sigmas)
+    precision = 1.0 / sigmas**2
+    total = precision.sum(axis=-1, keepdims=True)
+    weights = precision / total
+    return (weights * estimates).sum(axis=-1), jnp.sqrt(1.0 / total[..., 0]), weights
+
+
+def combine_cues_with_prior(estimates, sigmas, prior_mean, prior_sigma):
+    """The posterior mean and sd of the stimulus given Gaussian cues (the last axis) and a
+    Gaussian prior N(prior_mean, prior_sigma^2), which combines as one more cue."""
+    estimates, sigmas = jnp.asarray(estimates), jnp.asarray(sigmas)
+    shape = estimates.shape[:-1] + (1,)
+    estimate, sigma, _ = combine_cues(
+        jnp.concatenate([estimates, jnp.broadcast_to(prior_mean, shape)], axis=-1),
+        jnp.concatenate([sigmas, jnp.broadcast_to(prior_sigma, shape)], axis=-1),
+    )
+    return estimate, sigma
+
+
+def causal_inference(x_1, x_2, sigma_1, sigma_2, prior_sigma, p_common, prior_mean=0.0, decision: str = "averaging"):
+    """Bayesian causal inference for two cue measurements ``x_1``, ``x_2`` (Koerding et al.,
+    2007, PLoS ONE 2:e943, equations 4-12): a common cause (C = 1, prior ``p_common``) or two
+    independent causes, each source ~ N(prior_mean, prior_sigma^2).
+
+    Returns a dict: ``p_common`` (the posterior P(C = 1 | x_1, x_2)), ``estimate_1`` and
+    ``estimate_2`` (the estimates of each source: posterior-weighted averages of the
+    estimates under both structures for ``decision="averaging"``, the more probable
+    structure's for ``"selection"``)."""
+    if decision not in ("averaging", "selection"):
+        raise ValueError(f"causal_inference: decision must be 'averaging' or 'selection', got {decision!r}")
+    v1, v2, vp = sigma_1**2, sigma_2**2, prior_sigma**2
+    joint = v1 * v2 + v1 * vp + v2 * vp
+    log_like_common = -jnp.log(2 * jnp.pi) - 0.5 * jnp.log(joint) - 0.5 * (
+        (x_1 - x_2) ** 2 * vp + (x_1 - prior_mean) ** 2 * v2 + (x_2 - prior_mean) ** 2 * v1
+    ) / joint
+    log_like_separate = norm.logpdf(x_1, prior_mean, jnp.sqrt(v1 + vp)) + norm.logpdf(x_2, prior_mean, jnp.sqrt(v2 + vp))
+    log_odds = log_like_common + jnp.log(p_common) - log_like_separate - jnp.log1p(-p_common)
+    posterior_common = 1.0 / (1.0 + jnp.exp(-log_odds))
+    fused = (x_1 / v1 + x_2 / v2 + prior_mean / vp) / (1 / v1 + 1 / v2 + 1 / vp)
+    alone_1 = (x_1 / v1 + prior_mean / vp) / (1 / v1 + 1 / vp)
+    alone_2 = (x_2 / v2 + prior_mean / vp) / (1 / v2 + 1 / vp)
+    weight = posterior_common if decision == "averaging" else (posterior_common > 0.5).astype(jnp.result_type(float))
+    return {
+        "p_common": posterior_common,
+        "estimate_1": weight * fused + (1 - weight) * alone_1,
+        "estimate_2": weight * fused + (1 - weight) * alone_2,
+    }
+
+
+def ernst_banks_design(
+    noise_levels: int = 4,
+    conflicts=(-6.0, -3.0, 0.0, 3.0, 6.0),
+    comparisons=tuple(np.arange(45.0, 65.1, 2.0)),
+    repeats: int = 10,
+):
+    """The trials of the experiment: every (visual noise level, conflict, comparison size),
+    ``repeats`` times. The paper's noise levels were 0, 67, 133 and 200% visual noise, its
+    conflicts -6 to +6 mm about a 55 mm standard. Returns a dict of arrays."""
+    level, conflict, comparison = np.meshgrid(np.arange(noise_levels), np.asarray(conflicts, float), np.asarray(comparisons, float), indexing="ij")
+    return {
+        "noise_level": np.repeat(level.ravel(), repeats),
+        "conflict": np.repeat(conflict.ravel(), repeats),
+        "comparison": np.repeat(comparison.ravel(), repeats),
+    }
+
+
+@serializable
+@dataclass(frozen=True, eq=False)
+class ErnstBanksExperiment(Model):
+    """The visual-haptic 2IFC size experiment answered by the maximum-likelihood observer.
+
+    On each trial the standard has visual size 55 + conflict/2 and haptic size
+    55 - conflict/2 (mm); the comparison has both at ``comparison``. The observer combines
+    each stimulus's cues (:func:`combine_cues`) and says "comparison taller" (1) when its
+    estimate is larger, or guesses with probability ``lapse``. Parameters: ``sigma_haptic``
+    (LogNormal(log 5, 1) mm), ``sigma_visual`` (one per noise level, LogNormal(log 5, 1.5)),
+    ``lapse`` (Beta(1, 19)). Design arrays as :func:`ernst_banks_design` makes them.
+    """
+
+    noise_level: np.ndarray
+    conflict: np.ndarray
+    comparison: np.ndarray
+
+    def __post_init__(self):
+        arrays = {name: np.asarray(getattr(self, name)) for name in ("noise_level", "conflict", "comparison")}
+        if len({a.shape for a in arrays.values()}) != 1 or arrays["noise_level"].ndim != 1:
+            raise ValueError(f"ErnstBanksExperiment: the design arrays must be 1-D of one length, got { {k: a.shape for k, a in arrays.items()} }")
+        if not np.issubdtype(arrays["noise_level"].dtype, np.integer) or arrays["noise_level"].min() < 0:
+            raise ValueError("ErnstBanksExperiment: noise_level must hold non-negative integer indices")
+        for name, value in arrays.items():
+            object.__setattr__(self, name, value)
+
+    @property
+    def num_trials(self) -> int:
+        return len(self.noise_level)
+
+    @property
+    def num_noise_levels(self) -> int:
+        return int(self.noise_level.max()) + 1
+
+    def validate_data(self, x):
+        return check_responses(x, self.num_trials, self.name)
+
+    def num_points_of(self, x):
+        return None
+
+    def standard_estimate(self, params):
+        """The mean and sd of the observer's estimate of the standard, per trial."""
+        sigma_v = params["sigma_visual"][self.noise_level]
+        sigma_h = jnp.broadcast_to(params["sigma_haptic"], sigma_v.shape)
+        cues = jnp.stack([STANDARD_SIZE_MM + self.conflict / 2, STANDARD_SIZE_MM - self.conflict / 2], -1)
+        mean, sigma, _ = combine_cues(cues, jnp.stack([sigma_v, sigma_h], -1))
+        return mean, sigma
+
+    def response_probability(self, params):
+        """P("comparison taller") per trial: the comparison's and the standard's estimates
+        have the same sd (same cues, same noise), so the difference has sd sqrt(2) sigma."""
+        mean, sigma = self.standard_estimate(params)
+        p = norm.cdf((self.comparison - mean) / (jnp.sqrt(2.0) * sigma))
+        return params["lapse"] / 2 + (1 - params["lapse"]) * p
+
+    def program(self, x=None, *, num_points=None):
+        sigma_haptic = numpyro.sample("sigma_haptic", dist.LogNormal(np.log(5.0), 1.0))
+        with numpyro.plate("noise_levels", self.num_noise_levels):
+            sigma_visual = numpyro.sample("sigma_visual", dist.LogNormal(np.log(5.0), 1.5))
+        lapse = numpyro.sample("lapse", dist.Beta(1.0, 19.0))
+        p = self.response_probability({"sigma_haptic": sigma_haptic, "sigma_visual": sigma_visual, "lapse": lapse})
+        with numpyro.plate(DATA_PLATE, self.num_trials):
+            numpyro.sample(OBSERVED_SITE, dist.Bernoulli(probs=p), obs=x)

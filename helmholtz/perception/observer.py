@@ -1,0 +1,245 @@
+"""Bayesian observers of a one-dimensional stimulus, declared from parts.
+
+An :class:`Observer` is four parts:
+
+* a **world prior** over the stimulus (:class:`GaussianPrior`, :class:`PowerLawPrior`,
+  :class:`PiecewiseLogPrior`);
+* a **sensory likelihood**: the measurement is the stimulus in an internal domain
+  (``"linear"``, or ``"log"`` as for speed) plus Gaussian noise whose width depends on the
+  condition (one width per contrast level, say);
+* a **percept rule**: the posterior mean, median or mode;
+* a **response model**: two-alternative forced choice with a lapse rate.
+
+From the declaration it derives the probability that a test stimulus is judged greater
+than a reference (:meth:`Observer.prob_test_greater`), the likelihood of 2AFC responses
+that ``nuts`` and ``svi`` fit (through :class:`~helmholtz.perception.TwoAFCExperiment`),
+and simulated responses.
+
+How the probability is computed, for any prior: the percept of a measurement ``m`` is
+computed on a grid of the internal domain for every noise level (posterior on a grid of
+``grid_size`` points); the percept is increasing in ``m`` (a Gaussian likelihood has a
+monotone likelihood ratio), so the reference's percept exceeds a value exactly when its
+measurement exceeds the inverse percept of that value. Hence, with ``m_t`` integrated by
+Gauss-Hermite quadrature,
+
+    P(test judged greater) = E_{m_t}[ Phi((percept_r^{-1}(percept_t(m_t)) - u_r) / sigma_r) ],
+
+exact up to the grid and the quadrature (Stocker & Simoncelli (2006) approximated the
+percepts' distributions by Gaussians instead).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+from jax.scipy.special import logsumexp
+from jax.scipy.stats import norm
+
+from helmholtz._serialization import serializable
+
+PERCEPTS = ("mean", "median", "mode")
+DOMAINS = ("linear", "log")
+
+
+# -- world priors: log densities over the stimulus value s (not the internal domain) ----------
+@serializable
+@dataclass(frozen=True)
+class GaussianPrior:
+    """p(s) = N(s; mean, sd). ``mean=0.0`` (fixed) gives the slow-speed prior of Weiss et al.
+    (2002); ``mean=None`` makes the mean a parameter too. The sd is always a parameter
+    ``prior_sd`` (LogNormal(log sd_scale, 1.5) a priori)."""
+
+    mean: float | None = 0.0
+    sd_scale: float = 5.0
+
+    def sample_parameters(self) -> dict:
+        params = {"prior_sd": numpyro.sample("prior_sd", dist.LogNormal(np.log(self.sd_scale), 1.5))}
+        if self.mean is None:
+            params["prior_mean"] = numpyro.sample("prior_mean", dist.Normal(0.0, 10.0))
+        return params
+
+    def log_density(self, s, params):
+        mean = params.get("prior_mean", self.mean)
+        return norm.logpdf(s, mean, params["prior_sd"])
+
+
+@serializable
+@dataclass(frozen=True)
+class PowerLawPrior:
+    """p(s) proportional to (1 + |s| / prior_scale)^(-prior_exponent): flat below
+    ``prior_scale``, a power-law tail above it, heavier than any Gaussian. (Zhang & Stocker
+    (2022) fit 1 / (s^c0 + c1) to speed judgements: the same tail, but unbounded at s = 0
+    when c1 -> 0, which a fit on a grid that includes s = 0 exploits.)"""
+
+    def sample_parameters(self) -> dict:
+        return {
+            "prior_exponent": numpyro.sample("prior_exponent", dist.LogNormal(np.log(2.0), 1.0)),
+            "prior_scale": numpyro.sample("prior_scale", dist.LogNormal(0.0, 1.5)),
+        }
+
+    def log_density(self, s, params):
+        return -params["prior_exponent"] * jnp.log1p(jnp.abs(s) / params["prior_scale"])
+
+
+@serializable
+@dataclass(frozen=True)
+class PiecewiseLogPrior:
+    """A flexible prior: log p(s) piecewise linear in log s between ``knots`` (s values, e.g.
+    the reference speeds), with constant slope beyond the outer knots. The slopes d log p /
+    d log s are the parameters ``prior_slopes`` (Normal(0, 2)): one per segment plus the two
+    outer ones (a power law s^a has slope a everywhere). Stocker & Simoncelli (2006)
+    described the speed prior by these local log-log slopes."""
+
+    knots: tuple[float, ...]
+
+    def __post_init__(self):
+        knots = tuple(float(k) for k in self.knots)
+        if len(knots) < 2 or any(k <= 0 for k in knots) or any(b <= a for a, b in zip(knots, knots[1:])):
+            raise ValueError(f"PiecewiseLogPrior: knots must be at least two increasing positive values, got {knots}")
+        object.__setattr__(self, "knots", knots)
+
+    def sample_parameters(self) -> dict:
+        slopes = numpyro.sample("prior_slopes", dist.Normal(0.0, 2.0).expand([len(self.knots) + 1]).to_event(1))
+        return {"prior_slopes": slopes}
+
+    def log_density(self, s, params):
+        log_knots = jnp.log(jnp.asarray(self.knots))
+        x = jnp.log(jnp.maximum(jnp.abs(s), 1e-3))  # finite at s = 0
+        slopes = params["prior_slopes"]
+        # Integrate the slope from the first knot: below it the first slope, between knots
+        # the inner slopes, above the last knot the last slope.
+        lengths = jnp.clip(x[..., None] - log_knots[:-1], 0.0, jnp.diff(log_knots))
+        inner = (lengths * slopes[1:-1]).sum(-1)
+        below = jnp.minimum(x - log_knots[0], 0.0) * slopes[0]
+        above = jnp.maximum(x - log_knots[-1], 0.0) * slopes[-1]
+        return below + inner + above
+
+
+PRIORS = (GaussianPrior, PowerLawPrior, PiecewiseLogPrior)
+
+
+# -- the observer -----------------------------------------------------------------------------
+@serializable
+@dataclass(frozen=True)
+class Observer:
+    """A Bayesian observer of a scalar stimulus.
+
+    Args:
+        prior: the world prior, one of :data:`PRIORS` (``None``: flat, an unbiased observer
+            whose percept is its measurement).
+        num_noise_levels: how many likelihood widths (one per condition, e.g. contrast);
+            parameter ``noise`` (LogNormal(log noise_scale, 1) each).
+        domain: ``"log"``: the measurement is log(s + offset) plus noise (Weber's law;
+            for speed Stocker & Simoncelli (2006) used offset 0.3 deg/s, so that s = 0 is
+            allowed); ``"linear"``: s plus noise.
+        percept: ``"mean"``, ``"median"`` or ``"mode"`` of the posterior.
+        lapse: whether a lapse rate (Beta(1, 19) a priori: 5% on average) mixes in guesses.
+        grid: (low, high, size) of the internal-domain grid the posterior is computed on;
+            it must cover the stimuli with a margin of a few noise widths.
+    """
+
+    prior: GaussianPrior | PowerLawPrior | PiecewiseLogPrior | None
+    num_noise_levels: int
+    domain: str = "log"
+    percept: str = "mean"
+    lapse: bool = True
+    noise_scale: float = 0.3
+    offset: float = 0.0
+    grid: tuple[float, float, int] = (-5.0, 5.0, 256)
+    quadrature_nodes: int = 24
+
+    def __post_init__(self):
+        if self.prior is not None and not isinstance(self.prior, PRIORS):
+            raise TypeError(f"Observer: prior must be one of {[p.__name__ for p in PRIORS]} or None, got {self.prior!r}")
+        if self.domain not in DOMAINS:
+            raise ValueError(f"Observer: domain must be one of {DOMAINS}, got {self.domain!r}")
+        if self.percept not in PERCEPTS:
+            raise ValueError(f"Observer: percept must be one of {PERCEPTS}, got {self.percept!r}")
+        if int(self.num_noise_levels) < 1:
+            raise ValueError(f"Observer: num_noise_levels must be at least 1, got {self.num_noise_levels}")
+        if not self.offset >= 0:
+            raise ValueError(f"Observer: offset must be >= 0, got {self.offset}")
+        low, high, size = self.grid
+        if self.domain == "log" and self.offset > 0:
+            low = max(low, float(np.log(self.offset)))  # u = log(offset) is s = 0: no stimulus is slower
+        if not (high > low and int(size) >= 16):
+            raise ValueError(f"Observer: grid must be (low, high, size) with high > low and size >= 16, got {self.grid}")
+        object.__setattr__(self, "grid", (float(low), float(high), int(size)))
+
+    # -- parameters -------------------------------------------------------------------
+    def sample_parameters(self) -> dict:
+        """NumPyro sample statements for every parameter; returns them by name."""
+        params = {} if self.prior is None else self.prior.sample_parameters()
+        noise_prior = dist.LogNormal(np.log(self.noise_scale), 1.0).expand([self.num_noise_levels]).to_event(1)
+        params["noise"] = numpyro.sample("noise", noise_prior)
+        if self.lapse:
+            params["lapse"] = numpyro.sample("lapse", dist.Beta(1.0, 19.0))
+        return params
+
+    def to_internal(self, s):
+        s = jnp.asarray(s)
+        return jnp.log(s + self.offset) if self.domain == "log" else s
+
+    def from_internal(self, u):
+        return jnp.exp(u) - self.offset if self.domain == "log" else u
+
+    def _grid(self):
+        low, high, size = self.grid
+        return jnp.linspace(low, high, size)
+
+    # -- percepts ---------------------------------------------------------------------
+    def percept_curves(self, params):
+        """The percept (internal domain) of each grid measurement, per noise level:
+        ``(num_noise_levels, grid_size)``."""
+        u = self._grid()
+        if self.prior is None:
+            return jnp.broadcast_to(u, (self.num_noise_levels, u.size))
+        log_prior = self.prior.log_density(self.from_internal(u), params)
+        if self.domain == "log":
+            log_prior = log_prior + u  # the density of u = log(s + offset): ds/du = e^u
+        noise = jnp.asarray(params["noise"])[:, None, None]
+        # log posterior over u (last axis) for each measurement m = grid point (middle axis)
+        log_post = log_prior + norm.logpdf(u[None, :, None], u[None, None, :], noise)
+        log_post = log_post - logsumexp(log_post, axis=-1, keepdims=True)
+        weights = jnp.exp(log_post)
+        if self.percept == "mean":
+            return (weights * u).sum(-1)
+        if self.percept == "mode":
+            return u[jnp.argmax(log_post, axis=-1)]
+        cdf = jnp.cumsum(weights, axis=-1)
+        return jax.vmap(jax.vmap(lambda c: jnp.interp(0.5, c, u)))(cdf)
+
+    def noiseless_percept(self, params, s, level):
+        """The percepts (stimulus units) of measurements equal to stimuli ``s`` at noise
+        levels ``level``: the observer's bias with its noise switched off."""
+        curves = self.percept_curves(params)
+        u = self.to_internal(s)
+        return self.from_internal(jax.vmap(lambda x, k: jnp.interp(x, self._grid(), curves[k]))(jnp.ravel(u), jnp.ravel(level)).reshape(u.shape))
+
+    def prob_test_greater(self, params, reference, reference_level, test, test_level):
+        """P(the observer says "test greater") per trial: stimuli ``reference`` and ``test``
+        (stimulus units), their noise levels (integer indices into ``noise``), lapses
+        included. Vectorised over trials."""
+        grid, curves = self._grid(), self.percept_curves(params)
+        noise = jnp.asarray(params["noise"])
+        nodes, weights = np.polynomial.hermite_e.hermegauss(self.quadrature_nodes)
+        weights = jnp.asarray(weights / weights.sum())
+
+        def one(u_r, k_r, u_t, k_t):
+            m_t = u_t + noise[k_t] * nodes
+            seen_t = jnp.interp(m_t, grid, curves[k_t])
+            # The reference measurement whose percept equals the test's percept.
+            m_r = jnp.interp(seen_t, curves[k_r], grid)
+            return (weights * norm.cdf((m_r - u_r) / noise[k_r])).sum()
+
+        p = jax.vmap(one)(
+            self.to_internal(reference), jnp.asarray(reference_level), self.to_internal(test), jnp.asarray(test_level)
+        )
+        if self.lapse:
+            p = params["lapse"] / 2 + (1 - params["lapse"]) * p
+        return jnp.clip(p, 1e-6, 1 - 1e-6)
