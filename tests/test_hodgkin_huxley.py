@@ -384,6 +384,15 @@ def test_two_devices_give_the_same_results():
 
 
 # -- bad input --------------------------------------------------------------------------------
+def test_bad_chunking_options_are_rejected_clearly():
+    """Ground truth: the documented contract of simulate_batch / simulate_summaries."""
+    model = _noisy_model()
+    with pytest.raises(ValueError, match="devices is empty"):
+        model.simulate_summaries(0, THETA, devices=[])
+    with pytest.raises(ValueError, match="chunk_size must be a positive"):
+        model.simulate_batch(0, THETA, chunk_size=0)
+
+
 def test_bad_declarations_are_rejected_clearly():
     """Ground truth: the documented contract of the constructors and priors."""
     with pytest.raises(ValueError, match="low < high"):

@@ -81,6 +81,7 @@ def _small_speed_table(rng, num_trials=600):
     )
 
 
+@pytest.mark.slow
 def test_speed_observer_parameters_are_recovered():
     """Ground truth: the parameters the responses were simulated from. 3,000 simulated trials;
     the maximum a posteriori noise widths (svi, delta guide) come within 25% of the truth
@@ -190,6 +191,7 @@ def test_causal_inference_matches_brute_force_integration():
         np.testing.assert_allclose(result["estimate_1"], posterior_common * fused + (1 - posterior_common) * alone, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_ernst_banks_noise_levels_are_recovered_by_nuts():
     """Ground truth: the noise levels the 2IFC choices were simulated from (haptic 4 mm,
     visual 2, 4, 6, 8 mm as the visual noise rises, 2% lapses; 2,200 trials). Each 99%

@@ -100,6 +100,7 @@ def test_rating_observer_traces_the_yes_no_roc():
     np.testing.assert_allclose(at_or_above[1], false_alarm_rates, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_yes_no_parameters_are_recovered_by_nuts():
     """Ground truth: the d' and c that simulated the trials. With 2,000 trials the N(1, 2)
     and N(0, 2) priors are weak, so the posterior is close to the sampling distribution of
