@@ -48,4 +48,5 @@ def test_npe_on_the_cortical_hodgkin_huxley_model_is_calibrated():
     x = model.simulate(0, truth)
     fit = hz.fit(model, x, method="npe", key=0, num_simulations=10_000, progress_bar=False)
     result = hz.diagnostics.expected_coverage(fit, key=1, num_simulations=200, num_draws=1000)
+    print(f"expected coverage at {result.levels}: {result.coverage}")
     assert np.all(np.abs(result.coverage - result.levels) <= 0.1), result.coverage
