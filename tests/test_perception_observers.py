@@ -191,6 +191,22 @@ def test_causal_inference_matches_brute_force_integration():
         np.testing.assert_allclose(result["estimate_1"], posterior_common * fused + (1 - posterior_common) * alone, rtol=1e-4, atol=1e-5)
 
 
+def test_ernst_banks_psychometrics_are_the_points_of_the_psychometric_function():
+    """Ground truth: the observer's own response probabilities, inverted numerically on a
+    0.001 mm grid of comparison sizes: the 50% point is the PSE, the 84.13% point (one sd of
+    the cumulative Gaussian) minus the PSE is the threshold."""
+    comparisons = np.arange(40.0, 70.0, 0.001)
+    params = {"sigma_haptic": 4.0, "sigma_visual": np.array([2.0, 6.0]), "lapse": 0.0}
+    for level in (0, 1):
+        for conflict in (-6.0, 3.0):
+            experiment = ErnstBanksExperiment(np.full(comparisons.size, level), np.full(comparisons.size, conflict), comparisons)
+            p = np.asarray(experiment.response_probability(params))
+            summary = experiment.psychometrics(params, conflicts=(conflict,))
+            pse = comparisons[np.searchsorted(p, 0.5)]
+            np.testing.assert_allclose(summary["pse"][level, 0], pse, atol=2e-3)
+            np.testing.assert_allclose(summary["threshold"][level, 0], comparisons[np.searchsorted(p, norm.cdf(1.0))] - pse, atol=3e-3)
+
+
 @pytest.mark.slow
 def test_ernst_banks_noise_levels_are_recovered_by_nuts():
     """Ground truth: the noise levels the 2IFC choices were simulated from (haptic 4 mm,
@@ -211,3 +227,78 @@ def test_ernst_banks_noise_levels_are_recovered_by_nuts():
     mean, _ = experiment.standard_estimate(jax.tree.map(lambda d: d.mean(0), draws))
     conflict_6 = (experiment.conflict == 6.0) & (experiment.noise_level == 0)
     assert 55.0 + 1.5 < float(mean[conflict_6][0]) < 55.0 + 3.0
+
+
+# -- the experiment as a simulator (npe, nle, nre) ----------------------------------------
+def _simulated_speed_experiment():
+    from helmholtz.perception.simulation import SimulatedExperiment
+
+    table = _small_speed_table(np.random.default_rng(2), 800)
+    return SimulatedExperiment(speed_experiment(table, prior="power", grid_size=128))
+
+
+def test_the_simulator_prior_is_the_observer_prior():
+    """Ground truth: the experiment's NumPyro prior. Draws of the simulator's unconstrained
+    Normal parameters, transformed back, must match its draws (two-sample Kolmogorov-Smirnov
+    on 4,000 + 4,000 draws per parameter, p > 0.001; a wrong transform or scale fails at
+    p < 1e-10)."""
+    from scipy.stats import ks_2samp
+
+    simulated = _simulated_speed_experiment()
+    assert [p.name for p in simulated.parameters] == ["log_prior_exponent", "log_prior_scale", "log_noise_0", "log_noise_1", "logit_lapse"]
+    ours = simulated.constrained(simulated.sample_prior(0, 4000))
+    theirs = simulated.experiment.sample_prior(1, 4000)
+    for name in ("prior_exponent", "prior_scale", "lapse"):
+        assert ks_2samp(np.asarray(ours[name]), np.asarray(theirs[name])).pvalue > 1e-3, name
+    assert ks_2samp(np.asarray(ours["noise"][:, 1]), np.asarray(theirs["noise"][:, 1])).pvalue > 1e-3
+
+
+def test_simulated_responses_follow_the_observer():
+    """Ground truth: the observer's response probabilities. Over 400 simulations the mean
+    summary (proportions per condition and ratio bin) must equal the group means of those
+    probabilities within 5 binomial standard errors."""
+    simulated = _simulated_speed_experiment()
+    truth = {"prior_exponent": 2.0, "prior_scale": 1.0, "noise": np.array([0.45, 0.2]), "lapse": 0.02}
+    unconstrained = {
+        "log_prior_exponent": np.log(2.0), "log_prior_scale": 0.0, "log_noise_0": np.log(0.45), "log_noise_1": np.log(0.2),
+        "logit_lapse": np.log(0.02 / 0.98),
+    }
+    theta = np.repeat(np.asarray(simulated.theta_of(unconstrained))[None], 400, axis=0)
+    summaries = np.asarray(simulated.simulate_summaries(0, theta))
+    p = np.asarray(simulated.experiment.response_probability(truth))
+    expected = p @ simulated._group_means
+    trials_per_group = 1 / simulated._group_means.max(0)
+    standard_error = np.sqrt(expected * (1 - expected) / trials_per_group / 400)
+    assert np.all(np.abs(summaries.mean(0) - expected) < 5 * standard_error + 1e-6)
+
+
+@pytest.mark.slow
+def test_npe_recovers_the_speed_observer():
+    """Ground truth: the parameters 2,000 responses were simulated from. NPE with 3,000
+    simulations: each noise width inside its 99% posterior interval, low contrast noisier."""
+    from helmholtz.perception.simulation import SimulatedExperiment
+
+    table = _small_speed_table(np.random.default_rng(0), 2000)
+    experiment = speed_experiment(table, prior="power", grid_size=128)
+    truth = {"prior_exponent": 2.0, "prior_scale": 1.0, "noise": np.array([0.45, 0.2]), "lapse": 0.02}
+    simulated = SimulatedExperiment(experiment)
+    fit = hz.fit(simulated, experiment.simulate(1, truth), method="npe", num_simulations=3000, key=0, progress_bar=False)
+    noise = np.asarray(simulated.constrained(fit.sample(0, 2000))["noise"])
+    low, high = np.quantile(noise, [0.005, 0.995], axis=0)
+    assert np.all((low < truth["noise"]) & (truth["noise"] < high))
+    assert np.median(noise[:, 0]) > np.median(noise[:, 1])
+
+
+@pytest.mark.slow
+def test_ernst_banks_posterior_is_calibrated():
+    """Ground truth: simulation-based calibration (Talts et al., 2018): with truths drawn
+    from the prior, the rank of each truth among NUTS's posterior draws is uniform. 60
+    simulated experiments of 1,100 trials (5 repeats of the design), ranks among 49 draws,
+    Bonferroni-corrected chi-square test at 1% over the 6 parameters."""
+    experiment = ErnstBanksExperiment(**ernst_banks_design(repeats=5))
+    result = hz.diagnostics.sbc(
+        experiment, "nuts", key=0, num_simulations=60, num_posterior_draws=49, progress_bar=False,
+        num_chains=1, num_warmup=300, num_samples=490,
+    )
+    print(dict(zip(result.names, np.round(result.p_values, 3))))
+    assert result.passes(alpha=0.01), dict(zip(result.names, np.round(result.p_values, 4)))

@@ -17,11 +17,12 @@ shows when the two senses stop being combined: when they disagree too much to sh
 
 import os
 
+import jax
 import matplotlib.pyplot as plt
 import numpy as np
 
 import helmholtz as hz
-from helmholtz.perception import ErnstBanksExperiment, causal_inference, combine_cues, ernst_banks_design
+from helmholtz.perception import ErnstBanksExperiment, causal_inference, ernst_banks_design
 
 QUICK = os.environ.get("HELMHOLTZ_QUICK") == "1"  # small sizes for the test suite
 REPEATS = 2 if QUICK else 20
@@ -69,17 +70,16 @@ axes[0].legend(fontsize=7)
 # discrimination threshold (the sd of the difference of two estimates, sqrt(2) sigma) of
 # each cue alone and combined: the combination beats the better cue at every noise level.
 levels = np.arange(4)
-sigma_v, sigma_h = np.asarray(draws["sigma_visual"]), np.asarray(draws["sigma_haptic"])[:, None]
-weight_draws = sigma_h**2 / (sigma_h**2 + sigma_v**2)
-_, _, true_weights = combine_cues(np.zeros((4, 2)), np.stack([truth["sigma_visual"], np.full(4, 5.0)], -1))
+fitted = jax.vmap(experiment.psychometrics)(draws)  # per posterior draw: weights, PSEs, thresholds
+true = experiment.psychometrics(truth)
+weight_draws = np.asarray(fitted["visual_weight"][:, :, 0])
 axes[1].errorbar(levels, weight_draws.mean(0), yerr=weight_draws.std(0), fmt="o", label="fitted (posterior mean +- sd)")
-axes[1].plot(levels, true_weights[:, 0], "k_", ms=20, label="true")
+axes[1].plot(levels, true["visual_weight"][:, 0], "k_", ms=20, label="true")
 axes[1].set(xlabel="visual noise level", ylabel="visual weight", ylim=(0, 1), xticks=levels, title="weights follow reliability")
 axes[1].legend(fontsize=7)
-combined = np.sqrt(1 / (1 / truth["sigma_visual"] ** 2 + 1 / 25.0))
 axes[2].plot(levels, np.sqrt(2) * truth["sigma_visual"], "o-", label="vision alone")
-axes[2].plot(levels, np.full(4, np.sqrt(2) * 5.0), "s-", label="touch alone")
-axes[2].plot(levels, np.sqrt(2) * combined, "^-", label="both (maximum likelihood)")
+axes[2].plot(levels, np.full(4, np.sqrt(2) * truth["sigma_haptic"]), "s-", label="touch alone")
+axes[2].plot(levels, true["threshold"][:, 0], "^-", label="both (maximum likelihood)")
 axes[2].set(xlabel="visual noise level", ylabel="threshold (mm)", xticks=levels, title="combined beats either cue")
 axes[2].legend(fontsize=7)
 fig.tight_layout()

@@ -2,7 +2,8 @@
 
 * :mod:`~helmholtz.perception.observer`: a world prior x a sensory likelihood x a percept
   rule x a response model, for a scalar stimulus; :mod:`~helmholtz.perception.experiment`
-  turns one into a model of 2AFC responses that ``nuts`` and ``svi`` fit;
+  turns one into a model of 2AFC responses that ``nuts`` and ``svi`` fit, and
+  :mod:`~helmholtz.perception.simulation` into a simulator that ``npe`` fits;
 * :mod:`~helmholtz.perception.speed`: speed perception (Stocker & Simoncelli, 2006);
 * :mod:`~helmholtz.perception.cue_combination`: Ernst & Banks (2002), causal inference
   (Koerding et al., 2007);
@@ -20,6 +21,7 @@ from helmholtz.perception.cue_combination import (
 )
 from helmholtz.perception.experiment import PsychometricPerCondition, TwoAFCExperiment
 from helmholtz.perception.observer import GaussianPrior, Observer, PiecewiseLogPrior, PowerLawPrior
+from helmholtz.perception.simulation import SimulatedExperiment
 from helmholtz.perception.signal_detection import SignalDetection, area_under_roc, dprime_and_criterion, proportion_correct_2afc, roc_curve
 from helmholtz.perception.speed import cross_validated_log_likelihood, psychometric_baseline, speed_experiment, speed_observer
 
@@ -32,6 +34,7 @@ __all__ = [
     "PiecewiseLogPrior",
     "TwoAFCExperiment",
     "PsychometricPerCondition",
+    "SimulatedExperiment",
     "speed_experiment",
     "speed_observer",
     "psychometric_baseline",

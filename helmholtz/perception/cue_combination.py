@@ -154,6 +154,18 @@ class ErnstBanksExperiment(Model):
         mean, sigma, _ = combine_cues(cues, jnp.stack([sigma_v, sigma_h], -1))
         return mean, sigma
 
+    def psychometrics(self, params, conflicts=(-6.0, -3.0, 0.0, 3.0, 6.0)) -> dict:
+        """What the paper plots, per (noise level, conflict): ``visual_weight``; ``pse``, the
+        comparison size seen as tall as the standard, 55 + (2 w_v - 1) conflict / 2 (mm);
+        ``threshold``, the 84%-point minus the PSE without lapses, sqrt(2) sigma (mm)."""
+        conflicts = jnp.asarray(conflicts, dtype=float)
+        sigma_v = jnp.asarray(params["sigma_visual"])
+        cues = jnp.stack([STANDARD_SIZE_MM + conflicts / 2, STANDARD_SIZE_MM - conflicts / 2], -1)  # (conflict, cue)
+        sigmas = jnp.stack([sigma_v, jnp.broadcast_to(params["sigma_haptic"], sigma_v.shape)], -1)  # (level, cue)
+        shape = (len(sigma_v), len(conflicts), 2)
+        mean, sigma, weights = combine_cues(jnp.broadcast_to(cues, shape), jnp.broadcast_to(sigmas[:, None], shape))
+        return {"visual_weight": weights[..., 0], "pse": mean, "threshold": jnp.sqrt(2.0) * sigma}
+
     def response_probability(self, params):
         """P("comparison taller") per trial: the comparison's and the standard's estimates
         have the same sd (same cues, same noise), so the difference has sd sqrt(2) sigma."""

@@ -43,6 +43,7 @@ from jax.scipy.stats import norm
 from helmholtz._serialization import serializable
 
 PERCEPTS = ("mean", "median", "mode")
+LAPSE_LOGIT_MEDIAN = float(np.log(0.02 / 0.98))
 DOMAINS = ("linear", "log")
 
 
@@ -138,7 +139,9 @@ class Observer:
             for speed Stocker & Simoncelli (2006) used offset 0.3 deg/s, so that s = 0 is
             allowed); ``"linear"``: s plus noise.
         percept: ``"mean"``, ``"median"`` or ``"mode"`` of the posterior.
-        lapse: whether a lapse rate (Beta(1, 19) a priori: 5% on average) mixes in guesses.
+        lapse: whether a lapse rate mixes in guesses; a priori logit-normal, logit(lapse) ~
+            N(logit 0.02, 1) (median 2%), so that every parameter is a transformed Normal
+            and the simulation-based back ends get the same prior as nuts and svi.
         grid: (low, high, size) of the internal-domain grid the posterior is computed on;
             it must cover the stimuli with a margin of a few noise widths.
     """
@@ -178,7 +181,8 @@ class Observer:
         noise_prior = dist.LogNormal(np.log(self.noise_scale), 1.0).expand([self.num_noise_levels]).to_event(1)
         params["noise"] = numpyro.sample("noise", noise_prior)
         if self.lapse:
-            params["lapse"] = numpyro.sample("lapse", dist.Beta(1.0, 19.0))
+            logit_normal = dist.TransformedDistribution(dist.Normal(LAPSE_LOGIT_MEDIAN, 1.0), dist.transforms.SigmoidTransform())
+            params["lapse"] = numpyro.sample("lapse", logit_normal)
         return params
 
     def to_internal(self, s):
