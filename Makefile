@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow bench bench-sbi install clean
+.PHONY: demo test test-slow bench bench-sbi bench-perception install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,3 +37,8 @@ bench-sbi: $(STAMP)
 
 clean:
 	rm -rf $(VENV) demo-report
+
+# Perception: five real observers (about 25 minutes), three back ends on one (about 15).
+bench-perception: $(STAMP)
+	$(BIN)/python benchmarks/speed_observers.py
+	$(BIN)/python benchmarks/speed_backends.py

@@ -53,6 +53,33 @@ def test_unbiased_observer_is_a_cumulative_gaussian_of_the_log_ratio():
     np.testing.assert_allclose(p, expected, atol=1e-4)
 
 
+def test_a_power_law_prior_shifts_log_percepts_by_the_closed_form():
+    """Ground truth: a prior p(s) proportional to s^a is, over u = log s, a density
+    proportional to e^{(a + 1) u} (the Jacobian ds/du = s), so the posterior over u given
+    m is N(m + (a + 1) sigma^2, sigma^2) and its mean is m + (a + 1) sigma^2. Hence
+    P(test greater) = Phi((log(s_t / s_r) + (a + 1)(sigma_t^2 - sigma_r^2)) / sqrt(sigma_t^2 +
+    sigma_r^2)); without the Jacobian the shift would be a sigma^2."""
+    from helmholtz.perception import PiecewiseLogPrior
+
+    a = -2.0
+    observer = Observer(PiecewiseLogPrior(knots=(1.0, 2.0)), num_noise_levels=2, domain="log", lapse=False, grid=(-9.0, 9.0, 1201))
+    params = {"prior_slopes": np.full(3, a), "noise": np.array([0.5, 0.25])}
+    reference, test = np.full(3, 2.0), np.array([1.5, 2.0, 3.0])
+    p = observer.prob_test_greater(params, reference, np.ones(3, int), test, np.zeros(3, int))
+    shift = (a + 1) * (0.5**2 - 0.25**2)
+    expected = norm.cdf((np.log(test / reference) + shift) / np.hypot(0.5, 0.25))
+    np.testing.assert_allclose(p, expected, atol=2e-3)
+
+
+def test_a_bias_shifts_the_point_of_subjective_equality():
+    """Ground truth: with no prior and a bias b (internal units) the observer says "test
+    greater" when m_t + b > m_r: P = Phi((log(s_t / s_r) + b) / sqrt(sigma_t^2 + sigma_r^2))."""
+    observer = Observer(None, num_noise_levels=1, domain="log", lapse=False, bias=True, grid=(-4.0, 6.0, 256))
+    test = np.array([1.5, 2.0, 3.0])
+    p = observer.prob_test_greater({"noise": np.array([0.2]), "bias": 0.1}, np.full(3, 2.0), np.zeros(3, int), test, np.zeros(3, int))
+    np.testing.assert_allclose(p, norm.cdf((np.log(test / 2.0) + 0.1) / np.hypot(0.2, 0.2)), atol=1e-3)
+
+
 def test_a_slow_prior_makes_low_contrast_look_slower():
     """Ground truth: Stocker & Simoncelli (2006): with a prior falling with speed the
     posterior mean lies below the measurement, the more so the wider the likelihood, so a
@@ -113,6 +140,10 @@ def test_bad_designs_and_responses_are_refused():
         experiment.validate_data([1, 0])
     with pytest.raises(ValueError, match="percept"):
         Observer(None, num_noise_levels=1, percept="average")
+    with pytest.raises(ValueError, match="no gradient"):
+        TwoAFCExperiment(Observer(GaussianPrior(), 1, percept="mode"), np.ones(2), np.zeros(2, int), np.ones(2), np.zeros(2, int))
+    with pytest.raises(ValueError, match="outside the observer's grid"):
+        TwoAFCExperiment(Observer(None, 1, domain="linear"), np.array([1.0, 50.0]), np.zeros(2, int), np.ones(2), np.zeros(2, int))
 
 
 # -- trial tables ---------------------------------------------------------------------------
@@ -189,6 +220,27 @@ def test_causal_inference_matches_brute_force_integration():
         result = causal_inference(x_1, x_2, sigma_1, sigma_2, sigma_p, p_common, prior_mean=mu)
         np.testing.assert_allclose(result["p_common"], posterior_common, rtol=1e-4)
         np.testing.assert_allclose(result["estimate_1"], posterior_common * fused + (1 - posterior_common) * alone, rtol=1e-4, atol=1e-5)
+
+
+def test_ernst_banks_pse_is_the_reliability_weighted_average():
+    """Ground truth: Ernst & Banks (2002), worked by hand: haptic sd 4, visual sd 2 gives a
+    visual weight 16 / 20 = 0.8; a +6 mm conflict puts vision at 58 and touch at 52, so the
+    PSE is 0.8 * 58 + 0.2 * 52 = 56.8 mm and the threshold sqrt(2) * sqrt(4 * 16 / 20) mm."""
+    experiment = ErnstBanksExperiment(**ernst_banks_design(noise_levels=1, repeats=1))
+    summary = experiment.psychometrics({"sigma_haptic": 4.0, "sigma_visual": np.array([2.0])}, conflicts=(6.0, -6.0))
+    np.testing.assert_allclose(summary["visual_weight"][0], [0.8, 0.8], rtol=1e-6)
+    np.testing.assert_allclose(summary["pse"][0], [56.8, 53.2], rtol=1e-6)
+    np.testing.assert_allclose(summary["threshold"][0], np.sqrt(2 * 3.2), rtol=1e-6)
+
+
+def test_causal_inference_selection_takes_the_likelier_structure():
+    """Ground truth: Koerding et al. (2007)'s model selection: fused estimate when P(C=1) >
+    0.5, the single-cue posterior mean otherwise (closed forms written out here)."""
+    for x_2, expect_common in [(1.0, True), (30.0, False)]:
+        result = causal_inference(0.0, x_2, 1.0, 2.0, 10.0, 0.5, decision="selection")
+        assert bool(result["p_common"] > 0.5) is expect_common
+        fused = (x_2 / 4.0) / (1 + 1 / 4.0 + 1 / 100.0)
+        np.testing.assert_allclose(result["estimate_1"], fused if expect_common else 0.0, atol=1e-6)
 
 
 def test_ernst_banks_psychometrics_are_the_points_of_the_psychometric_function():

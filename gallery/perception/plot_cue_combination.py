@@ -22,7 +22,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import helmholtz as hz
-from helmholtz.perception import ErnstBanksExperiment, causal_inference, ernst_banks_design
+from helmholtz.perception import ErnstBanksExperiment, causal_inference, combine_cues_with_prior, ernst_banks_design
 
 QUICK = os.environ.get("HELMHOLTZ_QUICK") == "1"  # small sizes for the test suite
 REPEATS = 2 if QUICK else 20
@@ -98,7 +98,9 @@ fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
 axes[0].plot(haptic - visual, result["p_common"])
 axes[0].set(xlabel="haptic - visual measurement (mm)", ylabel="P(one cause)", title="posterior probability of a common cause")
 axes[1].plot(haptic - visual, result["estimate_1"], label="causal inference")
-axes[1].plot(haptic - visual, (haptic / 36 + visual / 9) / (1 / 9 + 1 / 36 + 1 / 400), ":", label="always fuse")
+measurements = np.stack([np.full_like(haptic, visual), haptic], -1)
+always_fused, _ = combine_cues_with_prior(measurements, np.broadcast_to([3.0, 6.0], measurements.shape), 0.0, 20.0)
+axes[1].plot(haptic - visual, always_fused, ":", label="always fuse")
 axes[1].set(xlabel="haptic - visual measurement (mm)", ylabel="estimate of the visual source (mm)", title="fusion, then segregation")
 axes[1].legend(fontsize=8)
 fig.tight_layout()

@@ -31,8 +31,10 @@ from jax.scipy.stats import norm
 from helmholtz._serialization import serializable
 from helmholtz.models.base import DATA_PLATE, OBSERVED_SITE, Model
 from helmholtz.perception.experiment import check_responses
+from helmholtz.perception.observer import lapse_prior, with_lapse
 
 STANDARD_SIZE_MM = 55.0
+CONFLICTS_MM = (-6.0, -3.0, 0.0, 3.0, 6.0)  # the paper's visual-haptic conflicts
 
 
 def combine_cues(estimates, sigmas):
@@ -91,7 +93,7 @@ def causal_inference(x_1, x_2, sigma_1, sigma_2, prior_sigma, p_common, prior_me
 
 def ernst_banks_design(
     noise_levels: int = 4,
-    conflicts=(-6.0, -3.0, 0.0, 3.0, 6.0),
+    conflicts=CONFLICTS_MM,
     comparisons=tuple(np.arange(45.0, 65.1, 2.0)),
     repeats: int = 10,
 ):
@@ -116,7 +118,8 @@ class ErnstBanksExperiment(Model):
     each stimulus's cues (:func:`combine_cues`) and says "comparison taller" (1) when its
     estimate is larger, or guesses with probability ``lapse``. Parameters: ``sigma_haptic``
     (LogNormal(log 5, 1) mm), ``sigma_visual`` (one per noise level, LogNormal(log 5, 1.5)),
-    ``lapse`` (Beta(1, 19)). Design arrays as :func:`ernst_banks_design` makes them.
+    ``lapse`` (:func:`~helmholtz.perception.observer.lapse_prior`). Design arrays as
+    :func:`ernst_banks_design` makes them.
     """
 
     noise_level: np.ndarray
@@ -154,7 +157,7 @@ class ErnstBanksExperiment(Model):
         mean, sigma, _ = combine_cues(cues, jnp.stack([sigma_v, sigma_h], -1))
         return mean, sigma
 
-    def psychometrics(self, params, conflicts=(-6.0, -3.0, 0.0, 3.0, 6.0)) -> dict:
+    def psychometrics(self, params, conflicts=CONFLICTS_MM) -> dict:
         """What the paper plots, per (noise level, conflict): ``visual_weight``; ``pse``, the
         comparison size seen as tall as the standard, 55 + (2 w_v - 1) conflict / 2 (mm);
         ``threshold``, the 84%-point minus the PSE without lapses, sqrt(2) sigma (mm)."""
@@ -170,14 +173,13 @@ class ErnstBanksExperiment(Model):
         """P("comparison taller") per trial: the comparison's and the standard's estimates
         have the same sd (same cues, same noise), so the difference has sd sqrt(2) sigma."""
         mean, sigma = self.standard_estimate(params)
-        p = norm.cdf((self.comparison - mean) / (jnp.sqrt(2.0) * sigma))
-        return params["lapse"] / 2 + (1 - params["lapse"]) * p
+        return with_lapse(norm.cdf((self.comparison - mean) / (jnp.sqrt(2.0) * sigma)), params["lapse"])
 
     def program(self, x=None, *, num_points=None):
         sigma_haptic = numpyro.sample("sigma_haptic", dist.LogNormal(np.log(5.0), 1.0))
         with numpyro.plate("noise_levels", self.num_noise_levels):
             sigma_visual = numpyro.sample("sigma_visual", dist.LogNormal(np.log(5.0), 1.5))
-        lapse = numpyro.sample("lapse", dist.Beta(1.0, 19.0))
+        lapse = numpyro.sample("lapse", lapse_prior())
         p = self.response_probability({"sigma_haptic": sigma_haptic, "sigma_visual": sigma_visual, "lapse": lapse})
         with numpyro.plate(DATA_PLATE, self.num_trials):
             numpyro.sample(OBSERVED_SITE, dist.Bernoulli(probs=p), obs=x)

@@ -20,7 +20,7 @@ from jax.scipy.stats import norm
 
 from helmholtz._serialization import serializable
 from helmholtz.models.base import DATA_PLATE, OBSERVED_SITE, Model
-from helmholtz.perception.observer import Observer
+from helmholtz.perception.observer import Observer, lapse_prior, with_lapse
 
 
 def check_responses(x, num_trials: int, owner: str) -> jnp.ndarray:
@@ -56,6 +56,11 @@ class TwoAFCExperiment(Model):
     test_level: np.ndarray
 
     def __post_init__(self):
+        if self.observer.percept == "mode":
+            raise ValueError(
+                "TwoAFCExperiment: a posterior mode on a grid is piecewise constant in the parameters, "
+                "so nuts and svi would get no gradient; use percept='mean' or 'median'"
+            )
         arrays = {name: np.asarray(getattr(self, name)) for name in ("reference", "reference_level", "test", "test_level")}
         shapes = {name: a.shape for name, a in arrays.items()}
         if len(set(shapes.values())) != 1 or arrays["reference"].ndim != 1:
@@ -73,6 +78,13 @@ class TwoAFCExperiment(Model):
                 raise ValueError(
                     f"TwoAFCExperiment: {name} stimuli must be finite"
                     + (f" and above -offset = {-self.observer.offset} (log domain)" if self.observer.domain == "log" else "")
+                )
+            low, high, _ = self.observer.grid
+            internal = np.asarray(self.observer.to_internal(values))
+            if (internal < low - 1e-9).any() or (internal > high + 1e-9).any():
+                raise ValueError(
+                    f"TwoAFCExperiment: {name} stimuli span {values.min():g} to {values.max():g}, outside the observer's grid "
+                    f"({float(self.observer.from_internal(low)):g} to {float(self.observer.from_internal(high)):g}); widen Observer.grid"
                 )
         for name, value in arrays.items():
             object.__setattr__(self, name, value)
@@ -113,19 +125,21 @@ class TwoAFCExperiment(Model):
 @serializable
 @dataclass(frozen=True, eq=False)
 class PsychometricPerCondition(Model):
-    """The descriptive baseline: in each condition (an integer label per trial) its own
-    cumulative Gaussian of the log ratio test / reference, with a point of subjective
-    equality ``pse`` (Normal(0, 1)) and a width ``slope_sd`` (LogNormal(log 0.3, 1)), and one
-    shared lapse rate. Two parameters per condition, no observer theory."""
+    """The descriptive baseline: in each condition (an integer label per trial, below
+    ``num_conditions``) its own cumulative Gaussian of the log ratio test / reference, with
+    a point of subjective equality ``pse`` (Normal(0, 1)) and a width ``width``
+    (LogNormal(log 0.3, 1)), and one shared lapse rate (:func:`lapse_prior`). Two
+    parameters per condition, no observer theory."""
 
     condition: np.ndarray
     reference: np.ndarray
     test: np.ndarray
+    num_conditions: int
 
     def __post_init__(self):
         condition = np.asarray(self.condition)
-        if not np.issubdtype(condition.dtype, np.integer) or condition.min() < 0:
-            raise ValueError("PsychometricPerCondition: condition must be non-negative integer labels")
+        if not np.issubdtype(condition.dtype, np.integer) or condition.min() < 0 or condition.max() >= self.num_conditions:
+            raise ValueError(f"PsychometricPerCondition: condition must be integer labels in [0, {self.num_conditions})")
         object.__setattr__(self, "condition", condition)
         object.__setattr__(self, "reference", np.asarray(self.reference, float))
         object.__setattr__(self, "test", np.asarray(self.test, float))
@@ -134,10 +148,6 @@ class PsychometricPerCondition(Model):
     def num_trials(self) -> int:
         return len(self.condition)
 
-    @property
-    def num_conditions(self) -> int:
-        return int(self.condition.max()) + 1
-
     def validate_data(self, x):
         return check_responses(x, self.num_trials, self.name)
 
@@ -145,19 +155,18 @@ class PsychometricPerCondition(Model):
         return None
 
     def subset(self, trials) -> "PsychometricPerCondition":
-        return PsychometricPerCondition(self.condition[trials], self.reference[trials], self.test[trials])
+        return PsychometricPerCondition(self.condition[trials], self.reference[trials], self.test[trials], self.num_conditions)
 
     def response_probability(self, params):
         log_ratio = jnp.log(self.test / self.reference)
         k = self.condition
-        p = norm.cdf((log_ratio - params["pse"][k]) / params["slope_sd"][k])
-        return jnp.clip(params["lapse"] / 2 + (1 - params["lapse"]) * p, 1e-6, 1 - 1e-6)
+        return with_lapse(norm.cdf((log_ratio - params["pse"][k]) / params["width"][k]), params["lapse"])
 
     def program(self, x=None, *, num_points=None):
         with numpyro.plate("conditions", self.num_conditions):
             pse = numpyro.sample("pse", dist.Normal(0.0, 1.0))
-            slope_sd = numpyro.sample("slope_sd", dist.LogNormal(np.log(0.3), 1.0))
-        lapse = numpyro.sample("lapse", dist.Beta(1.0, 19.0))
-        p = self.response_probability({"pse": pse, "slope_sd": slope_sd, "lapse": lapse})
+            width = numpyro.sample("width", dist.LogNormal(np.log(0.3), 1.0))
+        lapse = numpyro.sample("lapse", lapse_prior())
+        p = self.response_probability({"pse": pse, "width": width, "lapse": lapse})
         with numpyro.plate(DATA_PLATE, self.num_trials):
             numpyro.sample(OBSERVED_SITE, dist.Bernoulli(probs=p), obs=x)

@@ -24,8 +24,10 @@ Gauss-Hermite quadrature,
 
     P(test judged greater) = E_{m_t}[ Phi((percept_r^{-1}(percept_t(m_t)) - u_r) / sigma_r) ],
 
-exact up to the grid and the quadrature (Stocker & Simoncelli (2006) approximated the
-percepts' distributions by Gaussians instead).
+exact up to the grids and the quadrature (Stocker & Simoncelli (2006) approximated the
+percepts' distributions by Gaussians instead). Percepts are computed on a measurement grid
+that extends ``measurement_padding`` beyond the stimulus grid, since a measurement can fall
+below the slowest possible stimulus.
 """
 
 from __future__ import annotations
@@ -124,6 +126,18 @@ class PiecewiseLogPrior:
 PRIORS = (GaussianPrior, PowerLawPrior, PiecewiseLogPrior)
 
 
+# -- lapses, shared by every 2AFC model --------------------------------------------------------
+def lapse_prior() -> dist.Distribution:
+    """logit(lapse) ~ N(logit 0.02, 1): median 2%, and a transformed Normal, so that the
+    simulation-based back ends can be given exactly the prior nuts and svi use."""
+    return dist.TransformedDistribution(dist.Normal(LAPSE_LOGIT_MEDIAN, 1.0), dist.transforms.SigmoidTransform())
+
+
+def with_lapse(p, lapse):
+    """A guess (probability 1/2) on a fraction ``lapse`` of the trials, kept off 0 and 1."""
+    return jnp.clip(lapse / 2 + (1 - lapse) * p, 1e-6, 1 - 1e-6)
+
+
 # -- the observer -----------------------------------------------------------------------------
 @serializable
 @dataclass(frozen=True)
@@ -138,12 +152,19 @@ class Observer:
         domain: ``"log"``: the measurement is log(s + offset) plus noise (Weber's law;
             for speed Stocker & Simoncelli (2006) used offset 0.3 deg/s, so that s = 0 is
             allowed); ``"linear"``: s plus noise.
-        percept: ``"mean"``, ``"median"`` or ``"mode"`` of the posterior.
-        lapse: whether a lapse rate mixes in guesses; a priori logit-normal, logit(lapse) ~
-            N(logit 0.02, 1) (median 2%), so that every parameter is a transformed Normal
-            and the simulation-based back ends get the same prior as nuts and svi.
+        percept: ``"mean"``, ``"median"`` or ``"mode"`` of the posterior over the internal
+            variable (for ``"log"``, the mean of log(s + offset), not of s). The mode is a
+            step function of the parameters on a grid: fine for predictions, but it gives
+            gradient-based fits nothing to follow (:class:`TwoAFCExperiment` refuses it).
+        lapse: whether a lapse rate (:func:`lapse_prior`) mixes in guesses.
+        bias: whether the decision has a bias ``bias`` (Normal(0, 0.5), internal units):
+            "test greater" when percept(test) + bias > percept(reference).
         grid: (low, high, size) of the internal-domain grid the posterior is computed on;
-            it must cover the stimuli with a margin of a few noise widths.
+            it must cover the stimuli and the prior's support (for ``"log"`` with an
+            offset, low >= log(offset), which is s = 0).
+        measurement_padding: how far (internal units) measurements can fall beyond the
+            grid on either side; percepts are computed for them too (a few noise widths).
+        quadrature_nodes: Gauss-Hermite nodes over the test's measurement.
     """
 
     prior: GaussianPrior | PowerLawPrior | PiecewiseLogPrior | None
@@ -151,9 +172,11 @@ class Observer:
     domain: str = "log"
     percept: str = "mean"
     lapse: bool = True
+    bias: bool = False
     noise_scale: float = 0.3
     offset: float = 0.0
     grid: tuple[float, float, int] = (-5.0, 5.0, 256)
+    measurement_padding: float = 3.0
     quadrature_nodes: int = 24
 
     def __post_init__(self):
@@ -165,13 +188,13 @@ class Observer:
             raise ValueError(f"Observer: percept must be one of {PERCEPTS}, got {self.percept!r}")
         if int(self.num_noise_levels) < 1:
             raise ValueError(f"Observer: num_noise_levels must be at least 1, got {self.num_noise_levels}")
-        if not self.offset >= 0:
-            raise ValueError(f"Observer: offset must be >= 0, got {self.offset}")
+        if not self.offset >= 0 or not self.measurement_padding >= 0:
+            raise ValueError(f"Observer: offset and measurement_padding must be >= 0, got {self.offset}, {self.measurement_padding}")
         low, high, size = self.grid
-        if self.domain == "log" and self.offset > 0:
-            low = max(low, float(np.log(self.offset)))  # u = log(offset) is s = 0: no stimulus is slower
         if not (high > low and int(size) >= 16):
             raise ValueError(f"Observer: grid must be (low, high, size) with high > low and size >= 16, got {self.grid}")
+        if self.domain == "log" and self.offset > 0 and low < np.log(self.offset) - 1e-9:
+            raise ValueError(f"Observer: the grid starts at {low}, below log(offset) = {np.log(self.offset):.4f}, which is s = 0")
         object.__setattr__(self, "grid", (float(low), float(high), int(size)))
 
     # -- parameters -------------------------------------------------------------------
@@ -181,8 +204,9 @@ class Observer:
         noise_prior = dist.LogNormal(np.log(self.noise_scale), 1.0).expand([self.num_noise_levels]).to_event(1)
         params["noise"] = numpyro.sample("noise", noise_prior)
         if self.lapse:
-            logit_normal = dist.TransformedDistribution(dist.Normal(LAPSE_LOGIT_MEDIAN, 1.0), dist.transforms.SigmoidTransform())
-            params["lapse"] = numpyro.sample("lapse", logit_normal)
+            params["lapse"] = numpyro.sample("lapse", lapse_prior())
+        if self.bias:
+            params["bias"] = numpyro.sample("bias", dist.Normal(0.0, 0.5))
         return params
 
     def to_internal(self, s):
@@ -192,58 +216,60 @@ class Observer:
     def from_internal(self, u):
         return jnp.exp(u) - self.offset if self.domain == "log" else u
 
-    def _grid(self):
+    def stimulus_grid(self):
         low, high, size = self.grid
         return jnp.linspace(low, high, size)
 
+    def measurement_grid(self):
+        low, high, size = self.grid
+        return jnp.linspace(low - self.measurement_padding, high + self.measurement_padding, size)
+
     # -- percepts ---------------------------------------------------------------------
     def percept_curves(self, params):
-        """The percept (internal domain) of each grid measurement, per noise level:
-        ``(num_noise_levels, grid_size)``."""
-        u = self._grid()
+        """The percept (internal domain) of each point of :meth:`measurement_grid`, per
+        noise level: ``(num_noise_levels, grid_size)``."""
+        u, m = self.stimulus_grid(), self.measurement_grid()
         if self.prior is None:
-            return jnp.broadcast_to(u, (self.num_noise_levels, u.size))
+            return jnp.broadcast_to(m, (self.num_noise_levels, m.size))
         log_prior = self.prior.log_density(self.from_internal(u), params)
         if self.domain == "log":
             log_prior = log_prior + u  # the density of u = log(s + offset): ds/du = e^u
         noise = jnp.asarray(params["noise"])[:, None, None]
-        # log posterior over u (last axis) for each measurement m = grid point (middle axis)
-        log_post = log_prior + norm.logpdf(u[None, :, None], u[None, None, :], noise)
+        # log posterior over u (last axis) for each measurement (middle axis)
+        log_post = log_prior + norm.logpdf(m[None, :, None], u[None, None, :], noise)
         log_post = log_post - logsumexp(log_post, axis=-1, keepdims=True)
         weights = jnp.exp(log_post)
         if self.percept == "mean":
             return (weights * u).sum(-1)
         if self.percept == "mode":
             return u[jnp.argmax(log_post, axis=-1)]
-        cdf = jnp.cumsum(weights, axis=-1)
+        cdf = jnp.cumsum(weights, axis=-1) - weights / 2  # each grid point's mass centred on it
         return jax.vmap(jax.vmap(lambda c: jnp.interp(0.5, c, u)))(cdf)
 
     def noiseless_percept(self, params, s, level):
         """The percepts (stimulus units) of measurements equal to stimuli ``s`` at noise
         levels ``level``: the observer's bias with its noise switched off."""
-        curves = self.percept_curves(params)
+        curves, m = self.percept_curves(params), self.measurement_grid()
         u = self.to_internal(s)
-        return self.from_internal(jax.vmap(lambda x, k: jnp.interp(x, self._grid(), curves[k]))(jnp.ravel(u), jnp.ravel(level)).reshape(u.shape))
+        return self.from_internal(jax.vmap(lambda x, k: jnp.interp(x, m, curves[k]))(jnp.ravel(u), jnp.ravel(level)).reshape(u.shape))
 
     def prob_test_greater(self, params, reference, reference_level, test, test_level):
         """P(the observer says "test greater") per trial: stimuli ``reference`` and ``test``
-        (stimulus units), their noise levels (integer indices into ``noise``), lapses
-        included. Vectorised over trials."""
-        grid, curves = self._grid(), self.percept_curves(params)
+        (stimulus units), their noise levels (integer indices into ``noise``), lapses and
+        bias included. Vectorised over trials."""
+        m, curves = self.measurement_grid(), self.percept_curves(params)
         noise = jnp.asarray(params["noise"])
+        bias = params["bias"] if self.bias else 0.0
         nodes, weights = np.polynomial.hermite_e.hermegauss(self.quadrature_nodes)
         weights = jnp.asarray(weights / weights.sum())
 
         def one(u_r, k_r, u_t, k_t):
-            m_t = u_t + noise[k_t] * nodes
-            seen_t = jnp.interp(m_t, grid, curves[k_t])
-            # The reference measurement whose percept equals the test's percept.
-            m_r = jnp.interp(seen_t, curves[k_r], grid)
+            seen_t = jnp.interp(u_t + noise[k_t] * nodes, m, curves[k_t]) + bias
+            # The reference measurement whose percept equals the test's (biased) percept.
+            m_r = jnp.interp(seen_t, curves[k_r], m)
             return (weights * norm.cdf((m_r - u_r) / noise[k_r])).sum()
 
         p = jax.vmap(one)(
             self.to_internal(reference), jnp.asarray(reference_level), self.to_internal(test), jnp.asarray(test_level)
         )
-        if self.lapse:
-            p = params["lapse"] / 2 + (1 - params["lapse"]) * p
-        return jnp.clip(p, 1e-6, 1 - 1e-6)
+        return with_lapse(p, params["lapse"]) if self.lapse else jnp.clip(p, 1e-6, 1 - 1e-6)

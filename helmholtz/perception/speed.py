@@ -1,9 +1,9 @@
 """Speed perception (Stocker & Simoncelli, 2006): a Bayesian observer of speed, fit to 2AFC
 speed discrimination.
 
-The observer measures log speed with Gaussian noise whose width depends on contrast (one
-width per contrast level), combines it with a prior over speed that favours slow speeds,
-and reports the posterior mean; it says "test faster" when its percept of the test exceeds
+The observer measures log(speed + 0.3 deg/s) with Gaussian noise whose width depends on
+contrast (one width per contrast level), combines it with a prior over speed that favours
+slow speeds, and reports the posterior mean of that internal variable; it says "test faster" when its percept of the test exceeds
 that of the reference. Lower contrast widens the likelihood, so the prior pulls the
 percept further towards slow speeds: low-contrast stimuli look slower (the Thompson effect).
 
@@ -43,12 +43,14 @@ def speed_observer(trials: pd.DataFrame, prior: str | None = "power", percept: s
     if prior not in SPEED_PRIORS:
         raise ValueError(f"speed_observer: prior must be one of {SPEED_PRIORS}, got {prior!r}")
     speeds = np.concatenate([trials["ref_speed_deg_s"], trials["test_speed_deg_s"]])
-    world_prior = {
-        "power": PowerLawPrior(),
-        "gaussian": GaussianPrior(mean=0.0, sd_scale=5.0),
-        "piecewise": PiecewiseLogPrior(knots=tuple(np.unique(trials["ref_speed_deg_s"]))) if prior == "piecewise" else None,
-        None: None,
-    }[prior]
+    if prior == "power":
+        world_prior = PowerLawPrior()
+    elif prior == "gaussian":
+        world_prior = GaussianPrior(mean=0.0, sd_scale=5.0)
+    elif prior == "piecewise":
+        world_prior = PiecewiseLogPrior(knots=tuple(np.unique(trials["ref_speed_deg_s"])))
+    else:
+        world_prior = None
     grid = (float(np.log(SPEED_OFFSET)), float(np.log(speeds.max() + SPEED_OFFSET) + 2.5), grid_size)
     return Observer(world_prior, len(contrast_levels(trials)), domain="log", percept=percept, offset=SPEED_OFFSET, grid=grid)
 
@@ -70,9 +72,8 @@ def psychometric_baseline(trials: pd.DataFrame) -> PsychometricPerCondition:
     """A free cumulative Gaussian per (reference speed, reference contrast, test contrast)."""
     keys = trials[["ref_speed_deg_s", "ref_contrast", "test_contrast"]].to_numpy()
     _, condition = np.unique(keys, axis=0, return_inverse=True)
-    return PsychometricPerCondition(
-        condition.ravel().astype(np.int64), trials["ref_speed_deg_s"].to_numpy(float), trials["test_speed_deg_s"].to_numpy(float)
-    )
+    condition = condition.ravel().astype(np.int64)
+    return PsychometricPerCondition(condition, trials["ref_speed_deg_s"].to_numpy(float), trials["test_speed_deg_s"].to_numpy(float), int(condition.max()) + 1)
 
 
 def cross_validated_log_likelihood(model, responses, *, folds: int = 5, key=0, **svi_options) -> float:
