@@ -13,6 +13,7 @@ from helmholtz.perception import (
     ErnstBanksExperiment,
     GaussianPrior,
     Observer,
+    PowerLawPrior,
     TwoAFCExperiment,
     causal_inference,
     combine_cues,
@@ -69,6 +70,25 @@ def test_a_power_law_prior_shifts_log_percepts_by_the_closed_form():
     shift = (a + 1) * (0.5**2 - 0.25**2)
     expected = norm.cdf((np.log(test / reference) + shift) / np.hypot(0.5, 0.25))
     np.testing.assert_allclose(p, expected, atol=2e-3)
+
+
+def test_the_slow_power_prior_favours_slow_speeds_in_the_log_domain():
+    """Ground truth: over u = log(s + 0.3), the density p(s(u)) e^u has slope
+    1 - a (s + 0.3) / (s + scale), negative for every s >= 0 exactly when a > 1 and
+    scale < 0.3 a. Every one of 500 prior draws of the restricted family must give a
+    decreasing density on a fine grid; the unrestricted family must not always."""
+    from numpyro import handlers
+
+    u = np.linspace(np.log(0.3), np.log(200.0), 2000)
+    s = np.exp(u) - 0.3
+
+    def slopes(prior, seed):
+        with handlers.seed(rng_seed=seed):
+            params = prior.sample_parameters()
+        return np.diff(np.asarray(prior.log_density(s, params)) + u)
+
+    assert all((slopes(PowerLawPrior(slow_offset=0.3), seed) < 0).all() for seed in range(500))
+    assert not all((slopes(PowerLawPrior(), seed) < 0).all() for seed in range(500))
 
 
 def test_a_bias_shifts_the_point_of_subjective_equality():

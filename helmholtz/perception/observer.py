@@ -77,16 +77,43 @@ class PowerLawPrior:
     """p(s) proportional to (1 + |s| / prior_scale)^(-prior_exponent): flat below
     ``prior_scale``, a power-law tail above it, heavier than any Gaussian. (Zhang & Stocker
     (2022) fit 1 / (s^c0 + c1) to speed judgements: the same tail, but unbounded at s = 0
-    when c1 -> 0, which a fit on a grid that includes s = 0 exploits.)"""
+    when c1 -> 0, which a fit on a grid that includes s = 0 exploits.)
+
+    ``slow_offset``: when set to the observer's log-domain offset o, the prior is made to
+    favour slow speeds over the internal variable u = log(s + o) everywhere, which needs
+    exponent > 1 and scale < o x exponent: then ``prior_exponent`` = 1 + LogNormal(0, 1)
+    and ``prior_scale`` = o x exponent x ``prior_scale_fraction`` (logit-normal, N(0, 1.5)).
+    Without it a prior flat in s is allowed, and over u that favours fast speeds."""
+
+    slow_offset: float | None = None
 
     def sample_parameters(self) -> dict:
-        return {
-            "prior_exponent": numpyro.sample("prior_exponent", dist.LogNormal(np.log(2.0), 1.0)),
-            "prior_scale": numpyro.sample("prior_scale", dist.LogNormal(0.0, 1.5)),
+        if self.slow_offset is None:
+            return {
+                "prior_exponent": numpyro.sample("prior_exponent", dist.LogNormal(np.log(2.0), 1.0)),
+                "prior_scale": numpyro.sample("prior_scale", dist.LogNormal(0.0, 1.5)),
+            }
+        params = {
+            "prior_exponent_excess": numpyro.sample("prior_exponent_excess", dist.LogNormal(0.0, 1.0)),
+            "prior_scale_fraction": numpyro.sample(
+                "prior_scale_fraction", dist.TransformedDistribution(dist.Normal(0.0, 1.5), dist.transforms.SigmoidTransform())
+            ),
         }
+        exponent, scale = self.exponent_and_scale(params)
+        numpyro.deterministic("prior_exponent", exponent)
+        numpyro.deterministic("prior_scale", scale)
+        return params
+
+    def exponent_and_scale(self, params):
+        """The tail exponent and the scale (stimulus units) under either parametrisation."""
+        if self.slow_offset is None:
+            return params["prior_exponent"], params["prior_scale"]
+        exponent = 1.0 + params["prior_exponent_excess"]
+        return exponent, self.slow_offset * exponent * params["prior_scale_fraction"]
 
     def log_density(self, s, params):
-        return -params["prior_exponent"] * jnp.log1p(jnp.abs(s) / params["prior_scale"])
+        exponent, scale = self.exponent_and_scale(params)
+        return -exponent * jnp.log1p(jnp.abs(s) / scale)
 
 
 @serializable

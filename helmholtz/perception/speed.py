@@ -26,7 +26,7 @@ from jax.scipy.stats import bernoulli
 from helmholtz.perception.experiment import PsychometricPerCondition, TwoAFCExperiment
 from helmholtz.perception.observer import GaussianPrior, Observer, PiecewiseLogPrior, PowerLawPrior
 
-SPEED_PRIORS = ("power", "gaussian", "piecewise", None)
+SPEED_PRIORS = ("power", "slow", "gaussian", "piecewise", None)
 SPEED_OFFSET = 0.3  # deg/s: the internal domain log(v + 0.3) of Stocker & Simoncelli (2006)
 
 
@@ -38,13 +38,16 @@ def contrast_levels(trials: pd.DataFrame) -> np.ndarray:
 def speed_observer(trials: pd.DataFrame, prior: str | None = "power", percept: str = "mean", grid_size: int = 256) -> Observer:
     """The observer of :mod:`helmholtz.perception.speed` for the stimuli of ``trials``: one
     noise level per contrast, a log-speed grid reaching 2.5 log units beyond the speeds.
-    ``prior``: ``"power"`` (heavy-tailed), ``"gaussian"`` (centred at 0, Weiss et al.),
+    ``prior``: ``"power"`` (heavy-tailed), ``"slow"`` (the same, restricted to favour slow
+    speeds over the internal variable), ``"gaussian"`` (centred at 0, Weiss et al.),
     ``"piecewise"`` (log-log slopes between the reference speeds), or None (unbiased)."""
     if prior not in SPEED_PRIORS:
         raise ValueError(f"speed_observer: prior must be one of {SPEED_PRIORS}, got {prior!r}")
     speeds = np.concatenate([trials["ref_speed_deg_s"], trials["test_speed_deg_s"]])
     if prior == "power":
         world_prior = PowerLawPrior()
+    elif prior == "slow":
+        world_prior = PowerLawPrior(slow_offset=SPEED_OFFSET)
     elif prior == "gaussian":
         world_prior = GaussianPrior(mean=0.0, sd_scale=5.0)
     elif prior == "piecewise":
