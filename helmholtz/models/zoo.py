@@ -71,6 +71,23 @@ def _hodgkin_huxley_example():
     return HodgkinHuxley.cortical(current=step_current(1.0, duration=10.0, dt=0.1, stim_on=2.0, stim_off=8.0), dt=0.1, stim_on=2.0, stim_off=8.0)
 
 
+def _speed_observer(path, **options):
+    from helmholtz.data.trials import load_speed_trials
+    from helmholtz.perception.speed import speed_experiment
+
+    trials = load_speed_trials(path)
+    return speed_experiment(trials, **options), trials["test_seen_faster"].to_numpy(float)
+
+
+def _speed_observer_example():
+    import pandas as pd
+
+    from helmholtz.perception.speed import speed_experiment
+
+    table = pd.DataFrame({"ref_speed_deg_s": [1.0, 4.0], "ref_contrast": [0.5, 0.5], "test_speed_deg_s": [1.2, 3.0], "test_contrast": [0.1, 0.5]})
+    return speed_experiment(table, grid_size=32)
+
+
 def _sbibm_task(name):
     def build(path, **options):
         x = np.ravel(load_array(path))
@@ -92,6 +109,7 @@ ZOO = {
         ZooEntry("two-moons", "sbibm two moons: crescent-shaped, bimodal posterior", _sbibm_task("two_moons"), sbibm.TwoMoons),
         ZooEntry("gaussian-linear", "sbibm Gaussian linear: closed-form posterior", _sbibm_task("gaussian_linear"), sbibm.GaussianLinear, "dim"),
         ZooEntry("slcp", "sbibm simple likelihood, complex posterior", _sbibm_task("slcp"), sbibm.SLCP),
+        ZooEntry("speed-observer", "Bayesian speed observer (Stocker & Simoncelli 2006), 2AFC trials CSV", _speed_observer, _speed_observer_example, "prior, percept"),
         ZooEntry("low-dim-gauss-mix", "two-component 1-D mixture, ordered means (posteriordb)", _low_dim_gauss_mix, posteriordb.LowDimGaussMix),
     ]
 }
