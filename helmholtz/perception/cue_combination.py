@@ -29,8 +29,7 @@ import numpyro.distributions as dist
 from jax.scipy.stats import norm
 
 from helmholtz._serialization import serializable
-from helmholtz.models.base import DATA_PLATE, OBSERVED_SITE, Model
-from helmholtz.perception.experiment import check_responses
+from helmholtz.perception.experiment import TrialResponses
 from helmholtz.perception.observer import lapse_prior, with_lapse
 
 STANDARD_SIZE_MM = 55.0
@@ -110,7 +109,7 @@ def ernst_banks_design(
 
 @serializable
 @dataclass(frozen=True, eq=False)
-class ErnstBanksExperiment(Model):
+class ErnstBanksExperiment(TrialResponses):
     """The visual-haptic 2IFC size experiment answered by the maximum-likelihood observer.
 
     On each trial the standard has visual size 55 + conflict/2 and haptic size
@@ -143,12 +142,6 @@ class ErnstBanksExperiment(Model):
     def num_noise_levels(self) -> int:
         return int(self.noise_level.max()) + 1
 
-    def validate_data(self, x):
-        return check_responses(x, self.num_trials, self.name)
-
-    def num_points_of(self, x):
-        return None
-
     def standard_estimate(self, params):
         """The mean and sd of the observer's estimate of the standard, per trial."""
         sigma_v = params["sigma_visual"][self.noise_level]
@@ -180,6 +173,4 @@ class ErnstBanksExperiment(Model):
         with numpyro.plate("noise_levels", self.num_noise_levels):
             sigma_visual = numpyro.sample("sigma_visual", dist.LogNormal(np.log(5.0), 1.5))
         lapse = numpyro.sample("lapse", lapse_prior())
-        p = self.response_probability({"sigma_haptic": sigma_haptic, "sigma_visual": sigma_visual, "lapse": lapse})
-        with numpyro.plate(DATA_PLATE, self.num_trials):
-            numpyro.sample(OBSERVED_SITE, dist.Bernoulli(probs=p), obs=x)
+        self.observe(self.response_probability({"sigma_haptic": sigma_haptic, "sigma_visual": sigma_visual, "lapse": lapse}), x)

@@ -35,9 +35,25 @@ def check_responses(x, num_trials: int, owner: str) -> jnp.ndarray:
     return jnp.asarray(array)
 
 
+class TrialResponses(Model):
+    """A model whose data are one 0/1 response per trial of a design it holds: subclasses
+    give ``num_trials`` and ``response_probability(params)``."""
+
+    def validate_data(self, x):
+        return check_responses(x, self.num_trials, self.name)
+
+    def num_points_of(self, x):
+        return None
+
+    def observe(self, p, x):
+        """The responses, Bernoulli with probabilities ``p``, one per trial."""
+        with numpyro.plate(DATA_PLATE, self.num_trials):
+            numpyro.sample(OBSERVED_SITE, dist.Bernoulli(probs=p), obs=x)
+
+
 @serializable
 @dataclass(frozen=True, eq=False)
-class TwoAFCExperiment(Model):
+class TwoAFCExperiment(TrialResponses):
     """Trials of "is the test greater than the reference?" answered by an observer.
 
     Args:
@@ -99,12 +115,6 @@ class TwoAFCExperiment(Model):
     def num_trials(self) -> int:
         return len(self.reference)
 
-    def validate_data(self, x):
-        return check_responses(x, self.num_trials, self.name)
-
-    def num_points_of(self, x):
-        return None
-
     def subset(self, trials) -> "TwoAFCExperiment":
         """The same observer on a subset of the trials (an index or boolean mask)."""
         return TwoAFCExperiment(self.observer, self.reference[trials], self.reference_level[trials], self.test[trials], self.test_level[trials])
@@ -117,14 +127,12 @@ class TwoAFCExperiment(Model):
 
     def program(self, x=None, *, num_points=None):
         params = self.observer.sample_parameters()
-        p = self.response_probability(params)
-        with numpyro.plate(DATA_PLATE, self.num_trials):
-            numpyro.sample(OBSERVED_SITE, dist.Bernoulli(probs=p), obs=x)
+        self.observe(self.response_probability(params), x)
 
 
 @serializable
 @dataclass(frozen=True, eq=False)
-class PsychometricPerCondition(Model):
+class PsychometricPerCondition(TrialResponses):
     """The descriptive baseline: in each condition (an integer label per trial, below
     ``num_conditions``) its own cumulative Gaussian of the log ratio test / reference, with
     a point of subjective equality ``pse`` (Normal(0, 1)) and a width ``width``
@@ -148,12 +156,6 @@ class PsychometricPerCondition(Model):
     def num_trials(self) -> int:
         return len(self.condition)
 
-    def validate_data(self, x):
-        return check_responses(x, self.num_trials, self.name)
-
-    def num_points_of(self, x):
-        return None
-
     def subset(self, trials) -> "PsychometricPerCondition":
         return PsychometricPerCondition(self.condition[trials], self.reference[trials], self.test[trials], self.num_conditions)
 
@@ -167,6 +169,4 @@ class PsychometricPerCondition(Model):
             pse = numpyro.sample("pse", dist.Normal(0.0, 1.0))
             width = numpyro.sample("width", dist.LogNormal(np.log(0.3), 1.0))
         lapse = numpyro.sample("lapse", lapse_prior())
-        p = self.response_probability({"pse": pse, "width": width, "lapse": lapse})
-        with numpyro.plate(DATA_PLATE, self.num_trials):
-            numpyro.sample(OBSERVED_SITE, dist.Bernoulli(probs=p), obs=x)
+        self.observe(self.response_probability({"pse": pse, "width": width, "lapse": lapse}), x)
