@@ -1,7 +1,7 @@
 """One speed observer, three back ends: ``nuts``, ``svi`` and ``npe`` side by side.
 
 The heavy-tailed speed observer (:func:`helmholtz.perception.speed_experiment`, prior
-"power") fit to one subject of Stocker & Simoncelli (2006): NUTS on the exact likelihood
+``--prior``, default "slow") fit to one subject of Stocker & Simoncelli (2006): NUTS on the exact likelihood
 (the reference), SVI with a mean-field Normal guide, and NPE (sbi) on the same experiment
 as a simulator (:class:`helmholtz.perception.SimulatedExperiment`: responses simulated for
 the subject's own stimuli, summarised as proportions per condition and speed-ratio bin).
@@ -29,7 +29,7 @@ def summarize(draws: dict) -> dict:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--subject", type=int, default=1)
-    parser.add_argument("--prior", default="power", help="speed_experiment's prior (default power)")
+    parser.add_argument("--prior", default="slow", help="speed_experiment's prior (default slow)")
     parser.add_argument("--methods", nargs="+", default=["nuts", "svi", "npe"], choices=["nuts", "svi", "npe"])
     parser.add_argument("--num-samples", type=int, default=500, help="NUTS warm-up and draws per chain (2 chains)")
     parser.add_argument("--num-simulations", type=int, default=10_000, help="NPE simulations")

@@ -10,7 +10,8 @@ noise and the prior from a person's choices in a two-interval speed comparison. 
 do the same with real trials of their experiment (subject 1: 5,760 trials, read from
 ``../shared/reference/stocker_simoncelli_2006/``): the observer
 :func:`helmholtz.perception.speed_experiment` (heavy-tailed prior, one noise width per
-contrast, percept = posterior mean), fit by maximum a posteriori estimation
+contrast, percept = posterior mean; the prior is a power law restricted to favour slow
+speeds, ``prior="slow"``), fit by maximum a posteriori estimation
 (``method="svi"`` with a delta guide), against the same observer with a Gaussian prior and
 with no prior at all.
 """
@@ -34,7 +35,7 @@ responses = trials["test_seen_faster"].to_numpy(float)
 SVI = dict(method="svi", guide="delta", num_steps=250 if QUICK else 2000, learning_rate=0.04 if QUICK else 0.02, progress_bar=False)
 
 fits, params = {}, {}
-for prior in ("power", "gaussian", None):
+for prior in ("slow", "gaussian", None):
     experiment = speed_experiment(trials, prior=prior, grid_size=128 if QUICK else 256)
     fits[prior] = hz.fit(experiment, responses, key=0, **SVI)
     params[prior] = jax.tree.map(lambda draws: np.asarray(draws[0]), fits[prior].sample(0, 1))
@@ -54,14 +55,14 @@ for prior in ("power", "gaussian", None):
 # one with more noise predict similar choices.
 contrasts = contrast_levels(trials)
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-for prior, marker in (("power", "o"), ("gaussian", "s"), (None, "^")):
+for prior, marker in (("slow", "o"), ("gaussian", "s"), (None, "^")):
     axes[0].plot(contrasts, params[prior]["noise"], marker + "-", label=f"prior: {prior}")
 axes[0].set(xscale="log", xlabel="contrast", ylabel="likelihood width (log speed)", title="noise falls with contrast")
 axes[0].set_xticks(contrasts, [f"{c:g}" for c in contrasts], minor=False)
 axes[0].minorticks_off()
 axes[0].legend(fontsize=8)
 speeds = np.geomspace(0.3, 30, 300)
-for prior in ("power", "gaussian"):
+for prior in ("slow", "gaussian"):
     observer = fits[prior].model.observer
     log_density = np.asarray(observer.prior.log_density(speeds, params[prior]))
     density = np.exp(log_density - log_density.max())
@@ -78,8 +79,8 @@ fig.tight_layout()
 # of "test faster" answers in bins of the speed ratio, and the heavy-tailed observer's
 # prediction. The low-contrast test must move faster to be matched: its curve lies to the
 # right (the Thompson effect).
-experiment = fits["power"].model
-predicted = np.asarray(experiment.response_probability(params["power"]))
+experiment = fits["slow"].model
+predicted = np.asarray(experiment.response_probability(params["slow"]))
 fig, ax = plt.subplots(figsize=(5.5, 3.8))
 ratio = np.log2(trials["test_speed_deg_s"] / trials["ref_speed_deg_s"]).to_numpy()
 bins = np.linspace(-1.5, 1.5, 13)

@@ -9,8 +9,10 @@ from helmholtz.data.recordings import (
     load_recording,
 )
 from helmholtz.data.reference import reference_dir
+from helmholtz.data.spikes import LorenzSpikes, SpikeRecording, load_grasshopper, lorenz_spikes
 from helmholtz.data.trials import load_speed_trials, load_trials, stocker_simoncelli_subject
 
 __all__ = ["load_array", "reference_dir"]
 __all__ += ["load_trials", "load_speed_trials", "stocker_simoncelli_subject"]
 __all__ += ["Recording", "load_recording", "allen_recordings", "fetch_allen_sweep", "detect_step"]
+__all__ += ["SpikeRecording", "load_grasshopper", "LorenzSpikes", "lorenz_spikes"]

@@ -9,8 +9,9 @@ from helmholtz.models.linear import (
     ProbabilisticPCA,
     SparseCoding,
 )
-from helmholtz.models import simulators
-from helmholtz.models.posteriordb import EightSchools, LowDimGaussMix
+from helmholtz.models import markov, simulators
+from helmholtz.models.markov import AutoRegressive, HiddenMarkovModel, LinearDynamicalSystem
+from helmholtz.models.posteriordb import EightSchools, HMMExample, LotkaVolterra, LowDimGaussMix
 from helmholtz.models.simulators import SLCP, GaussianLinear, HodgkinHuxley, TwoMoons, WilsonCowan
 
 __all__ = [
@@ -20,11 +21,17 @@ __all__ = [
     "TwoMoons",
     "WilsonCowan",
     "simulators",
+    "markov",
+    "AutoRegressive",
+    "HiddenMarkovModel",
+    "LinearDynamicalSystem",
     "BinaryFactors",
     "EightSchools",
     "FactorAnalysis",
     "GaussianMixture",
+    "HMMExample",
     "LinearLVM",
+    "LotkaVolterra",
     "LowDimGaussMix",
     "Model",
     "ProbabilisticPCA",

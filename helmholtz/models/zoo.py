@@ -11,7 +11,7 @@ from typing import Callable
 import numpy as np
 
 from helmholtz.data.arrays import load_array
-from helmholtz.models import linear, posteriordb
+from helmholtz.models import linear, markov, posteriordb
 from helmholtz.models.base import Model
 from helmholtz.models.simulators import sbibm
 from helmholtz.models.simulators.hodgkin_huxley import HodgkinHuxley, step_current
@@ -88,6 +88,23 @@ def _speed_observer_example():
     return speed_experiment(table, grid_size=32)
 
 
+def _sequence(constructor, size_option: str, event_ndim: int):
+    """A sequence model from a table: one column per channel, one row per time step."""
+
+    def build(path, **options):
+        x = load_array(path)
+        if event_ndim == 1:
+            x = np.ravel(x)
+        elif x.ndim == 1:
+            x = x[:, None]
+        size = int(options.pop(size_option, 2))
+        if event_ndim == 1:
+            return constructor(size, **options), x
+        return constructor(size, obs_dim=x.shape[-1], **options), x
+
+    return build
+
+
 def _sbibm_task(name):
     def build(path, **options):
         x = np.ravel(load_array(path))
@@ -110,6 +127,9 @@ ZOO = {
         ZooEntry("gaussian-linear", "sbibm Gaussian linear: closed-form posterior", _sbibm_task("gaussian_linear"), sbibm.GaussianLinear, "dim"),
         ZooEntry("slcp", "sbibm simple likelihood, complex posterior", _sbibm_task("slcp"), sbibm.SLCP),
         ZooEntry("speed-observer", "Bayesian speed observer (Stocker & Simoncelli 2006), 2AFC trials CSV", _speed_observer, _speed_observer_example, "prior, percept"),
+        ZooEntry("hmm", "hidden Markov model, Gaussian/Poisson/Bernoulli emissions (rows = time steps)", _sequence(markov.HiddenMarkovModel, "num_states", 2), lambda: markov.HiddenMarkovModel(2, obs_dim=1), "num_states, emission, stickiness"),
+        ZooEntry("lds", "linear dynamical system, states integrated by the Kalman filter", _sequence(markov.LinearDynamicalSystem, "state_dim", 2), lambda: markov.LinearDynamicalSystem(1, 2), "state_dim"),
+        ZooEntry("ar", "autoregressive AR(K) process (one column)", _sequence(markov.AutoRegressive, "order", 1), lambda: markov.AutoRegressive(2), "order"),
         ZooEntry("low-dim-gauss-mix", "two-component 1-D mixture, ordered means (posteriordb)", _low_dim_gauss_mix, posteriordb.LowDimGaussMix),
     ]
 }

@@ -99,10 +99,17 @@ class PowerLawPrior:
                 "prior_scale_fraction", dist.TransformedDistribution(dist.Normal(0.0, 1.5), dist.transforms.SigmoidTransform())
             ),
         }
-        exponent, scale = self.exponent_and_scale(params)
-        numpyro.deterministic("prior_exponent", exponent)
-        numpyro.deterministic("prior_scale", scale)
+        for name, value in self.derived_parameters(params).items():
+            numpyro.deterministic(name, value)
         return params
+
+    def derived_parameters(self, params) -> dict:
+        """The tail exponent and scale when they are functions of the sampled parameters
+        (``slow_offset`` set), else nothing: they were sampled themselves."""
+        if self.slow_offset is None:
+            return {}
+        exponent, scale = self.exponent_and_scale(params)
+        return {"prior_exponent": exponent, "prior_scale": scale}
 
     def exponent_and_scale(self, params):
         """The tail exponent and the scale (stimulus units) under either parametrisation."""
@@ -255,9 +262,16 @@ class Observer:
     def percept_curves(self, params):
         """The percept (internal domain) of each point of :meth:`measurement_grid`, per
         noise level: ``(num_noise_levels, grid_size)``."""
+        return self.stimulus_grid()[0] + self._percepts_above_grid_start(params)
+
+    def _percepts_above_grid_start(self, params):
+        # Percepts are measured from the grid's lower edge: a steep slow-speed prior crushes
+        # many percepts against s = 0, and as offsets of order 1e-9 from the edge they keep
+        # their order in float32, whereas added to the edge's value they would tie, and
+        # the inverse interpolation in prob_test_greater would jump between the ties.
         u, m = self.stimulus_grid(), self.measurement_grid()
         if self.prior is None:
-            return jnp.broadcast_to(m, (self.num_noise_levels, m.size))
+            return jnp.broadcast_to(m - u[0], (self.num_noise_levels, m.size))
         log_prior = self.prior.log_density(self.from_internal(u), params)
         if self.domain == "log":
             log_prior = log_prior + u  # the density of u = log(s + offset): ds/du = e^u
@@ -265,13 +279,13 @@ class Observer:
         # log posterior over u (last axis) for each measurement (middle axis)
         log_post = log_prior + norm.logpdf(m[None, :, None], u[None, None, :], noise)
         log_post = log_post - logsumexp(log_post, axis=-1, keepdims=True)
-        weights = jnp.exp(log_post)
+        weights, above_start = jnp.exp(log_post), u - u[0]
         if self.percept == "mean":
-            return (weights * u).sum(-1)
+            return (weights * above_start).sum(-1)
         if self.percept == "mode":
-            return u[jnp.argmax(log_post, axis=-1)]
+            return above_start[jnp.argmax(log_post, axis=-1)]
         cdf = jnp.cumsum(weights, axis=-1) - weights / 2  # each grid point's mass centred on it
-        return jax.vmap(jax.vmap(lambda c: jnp.interp(0.5, c, u)))(cdf)
+        return jax.vmap(jax.vmap(lambda c: jnp.interp(0.5, c, above_start)))(cdf)
 
     def noiseless_percept(self, params, s, level):
         """The percepts (stimulus units) of measurements equal to stimuli ``s`` at noise
@@ -284,7 +298,7 @@ class Observer:
         """P(the observer says "test greater") per trial: stimuli ``reference`` and ``test``
         (stimulus units), their noise levels (integer indices into ``noise``), lapses and
         bias included. Vectorised over trials."""
-        m, curves = self.measurement_grid(), self.percept_curves(params)
+        m, curves = self.measurement_grid(), self._percepts_above_grid_start(params)
         noise = jnp.asarray(params["noise"])
         bias = params["bias"] if self.bias else 0.0
         nodes, weights = np.polynomial.hermite_e.hermegauss(self.quadrature_nodes)

@@ -96,14 +96,16 @@ class SimulatedExperiment(Simulator):
         return tuple(f"proportion_{k}" for k in range(self._group_means.shape[1]))
 
     def constrained(self, draws: dict) -> dict:
-        """Draws on the simulator's unconstrained scales as the observer's named parameters."""
+        """Draws on the simulator's unconstrained scales as the observer's named parameters
+        (with any deterministic functions of them that the observer's program records)."""
         theta = self.theta_of(draws)
         params, start = {}, 0
         for name, shape, transform, _, _ in self._sites:
             size = int(np.prod(shape))
             params[name] = _TRANSFORMS[transform](theta[..., start : start + size]).reshape(theta.shape[:-1] + shape)
             start += size
-        return params
+        prior = self.experiment.observer.prior
+        return {**params, **(prior.derived_parameters(params) if hasattr(prior, "derived_parameters") else {})}
 
     def simulate_one(self, key, theta):
         params = self.constrained(self.params_of(theta))

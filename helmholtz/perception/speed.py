@@ -8,7 +8,7 @@ that of the reference. Lower contrast widens the likelihood, so the prior pulls 
 percept further towards slow speeds: low-contrast stimuli look slower (the Thompson effect).
 
     trials = hz.data.stocker_simoncelli_subject(1)
-    experiment = speed_experiment(trials, prior="power")
+    experiment = speed_experiment(trials)                 # prior="slow"
     fit = hz.fit(experiment, trials["test_seen_faster"], method="nuts", key=0)
 
 ``cross_validated_log_likelihood`` scores an observer against held-out trials, e.g. against
@@ -35,11 +35,13 @@ def contrast_levels(trials: pd.DataFrame) -> np.ndarray:
     return np.unique(np.concatenate([trials["ref_contrast"], trials["test_contrast"]]))
 
 
-def speed_observer(trials: pd.DataFrame, prior: str | None = "power", percept: str = "mean", grid_size: int = 256) -> Observer:
+def speed_observer(trials: pd.DataFrame, prior: str | None = "slow", percept: str = "mean", grid_size: int = 256) -> Observer:
     """The observer of :mod:`helmholtz.perception.speed` for the stimuli of ``trials``: one
     noise level per contrast, a log-speed grid reaching 2.5 log units beyond the speeds.
-    ``prior``: ``"power"`` (heavy-tailed), ``"slow"`` (the same, restricted to favour slow
-    speeds over the internal variable), ``"gaussian"`` (centred at 0, Weiss et al.),
+    ``prior``: ``"slow"`` (the default: a heavy-tailed power law restricted to favour slow
+    speeds over the internal variable; best held out on all five observers of Stocker &
+    Simoncelli, and its posterior has one mode), ``"power"`` (the unrestricted power law,
+    whose posterior can have a second, mirror mode favouring fast speeds), ``"gaussian"`` (centred at 0, Weiss et al.),
     ``"piecewise"`` (log-log slopes between the reference speeds), or None (unbiased)."""
     if prior not in SPEED_PRIORS:
         raise ValueError(f"speed_observer: prior must be one of {SPEED_PRIORS}, got {prior!r}")
@@ -58,7 +60,7 @@ def speed_observer(trials: pd.DataFrame, prior: str | None = "power", percept: s
     return Observer(world_prior, len(contrast_levels(trials)), domain="log", percept=percept, offset=SPEED_OFFSET, grid=grid)
 
 
-def speed_experiment(trials: pd.DataFrame, prior: str | None = "power", **observer_options) -> TwoAFCExperiment:
+def speed_experiment(trials: pd.DataFrame, prior: str | None = "slow", **observer_options) -> TwoAFCExperiment:
     """The trials of a speed-discrimination table (:func:`helmholtz.data.load_speed_trials`)
     as a model whose data are the responses ``trials["test_seen_faster"]``."""
     levels = contrast_levels(trials)

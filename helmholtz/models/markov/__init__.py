@@ -1,0 +1,44 @@
+"""Markov-chain priors for sequences: hidden Markov models, linear dynamical systems and
+autoregressive processes, each a thin model class over pure inference functions."""
+
+from helmholtz.models.markov.hmm_inference import (
+    HMMFilterResult,
+    HMMSmootherResult,
+    hmm_filter,
+    hmm_log_likelihood,
+    hmm_posterior_mode,
+    hmm_posterior_sample,
+    hmm_sample,
+    hmm_smoother,
+)
+from helmholtz.models.markov.lds_inference import (
+    LDSFilterResult,
+    LDSParams,
+    LDSSmootherResult,
+    kalman_filter,
+    kalman_smoother,
+    lds_log_likelihood,
+    lds_sample,
+)
+from helmholtz.models.markov.models import AutoRegressive, HiddenMarkovModel, LinearDynamicalSystem
+
+__all__ = [
+    "AutoRegressive",
+    "HMMFilterResult",
+    "HMMSmootherResult",
+    "HiddenMarkovModel",
+    "LDSFilterResult",
+    "LDSParams",
+    "LDSSmootherResult",
+    "LinearDynamicalSystem",
+    "hmm_filter",
+    "hmm_log_likelihood",
+    "hmm_posterior_mode",
+    "hmm_posterior_sample",
+    "hmm_sample",
+    "hmm_smoother",
+    "kalman_filter",
+    "kalman_smoother",
+    "lds_log_likelihood",
+    "lds_sample",
+]
