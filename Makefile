@@ -29,6 +29,7 @@ test-slow: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/svi_overhead.py
 	$(BIN)/python benchmarks/hh_throughput.py
+	$(BIN)/python benchmarks/hmm_forward.py
 
 # Accuracy benchmarks of the simulation-based back ends (about an hour each on 2 cores).
 bench-sbi: $(STAMP)
