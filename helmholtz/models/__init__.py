@@ -11,6 +11,7 @@ from helmholtz.models.linear import (
 )
 from helmholtz.models import markov, simulators
 from helmholtz.models.markov import AutoRegressive, HiddenMarkovModel, LinearDynamicalSystem
+from helmholtz.models.hierarchical import HierarchicalNormal
 from helmholtz.models.posteriordb import EightSchools, HMMExample, LotkaVolterra, LowDimGaussMix
 from helmholtz.models.simulators import SLCP, GaussianLinear, HodgkinHuxley, TwoMoons, WilsonCowan
 
@@ -29,6 +30,7 @@ __all__ = [
     "EightSchools",
     "FactorAnalysis",
     "GaussianMixture",
+    "HierarchicalNormal",
     "HMMExample",
     "LinearLVM",
     "LotkaVolterra",

@@ -25,41 +25,18 @@ from numpyro.distributions import constraints
 from helmholtz._serialization import serializable
 from helmholtz.data.reference import reference_dir
 from helmholtz.models.base import DATA_PLATE, OBSERVED_SITE, Model, check_finite_array
+from helmholtz.models.hierarchical import HierarchicalNormal
 from helmholtz.models.markov import AutoRegressive
 from helmholtz.models.markov.distributions import HiddenMarkovEmissions
 
 
 @serializable
 @dataclass(frozen=True)
-class EightSchools(Model):
-    """Eight schools, non-centred (Rubin, 1981): a hierarchical prior over school effects.
-
-    mu ~ N(0, 5), tau ~ HalfCauchy(5), theta_trans_j ~ N(0, 1), theta_j = mu + tau theta_trans_j,
-    y_j ~ N(theta_j, sigma_j). The known standard errors ``sigma`` belong to the design;
-    the data are the observed effects y.
-    """
-
-    sigma: tuple[float, ...]
-
-    def __post_init__(self):
-        sigma = tuple(float(s) for s in np.ravel(self.sigma))
-        if not all(s > 0 and np.isfinite(s) for s in sigma):
-            raise ValueError(f"EightSchools: every standard error sigma_j must be > 0, got {sigma}")
-        object.__setattr__(self, "sigma", sigma)
-
-    def validate_data(self, x):
-        return check_finite_array(x, self.name, ndim=1, last_dim=len(self.sigma))
-
-    def num_points_of(self, x):
-        return None
-
-    def program(self, x=None, *, num_points=None):
-        mu = numpyro.sample("mu", dist.Normal(0.0, 5.0))
-        tau = numpyro.sample("tau", dist.HalfCauchy(5.0))
-        with numpyro.plate("schools", len(self.sigma)):
-            theta_trans = numpyro.sample("theta_trans", dist.Normal(0.0, 1.0))
-            theta = numpyro.deterministic("theta", mu + tau * theta_trans)
-            numpyro.sample(OBSERVED_SITE, dist.Normal(theta, jnp.asarray(self.sigma)), obs=x)
+class EightSchools(HierarchicalNormal):
+    """Eight schools, non-centred (Rubin, 1981): a :class:`HierarchicalNormal` with
+    mu ~ N(0, 5), tau ~ HalfCauchy(5), theta_j = mu + tau theta_trans_j, y_j ~ N(theta_j,
+    sigma_j). The known standard errors ``sigma`` belong to the design; the data are the
+    observed effects y."""
 
 
 @serializable
