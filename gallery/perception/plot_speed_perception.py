@@ -97,4 +97,30 @@ ax.axhline(0.5, c="grey", lw=0.5)
 ax.set(xlabel="log2(test speed / reference speed)", ylabel='P("test faster")', title="reference 4 deg/s, contrast 0.5")
 ax.legend(fontsize=8)
 fig.tight_layout()
+
+# %%
+# The five observers
+# ------------------
+# The same observer fit to each of the five people of the experiment. Each person's prior falls with speed and
+# each person's noise falls with contrast; how steeply differs from person to person.
+# (In quick mode, only the second observer, on the subset of trials used above.)
+# ``benchmarks/speed_observers.py`` scores these fits on held-out trials.
+subjects = (2,) if QUICK else (1, 2, 3, 4, 5)
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+for subject in subjects:
+    table = hz.data.stocker_simoncelli_subject(subject)
+    if QUICK:
+        table = table[table["ref_speed_deg_s"].isin([1.0, 4.0]) & (table["ref_contrast"] == 0.5) & table["test_contrast"].isin([0.05, 0.2, 0.8])].reset_index(drop=True)
+    experiment = speed_experiment(table, grid_size=128 if QUICK else 256)
+    fit = hz.fit(experiment, table["test_seen_faster"].to_numpy(float), key=0, **SVI)
+    fitted = jax.tree.map(lambda draws: np.asarray(draws[0]), fit.sample(0, 1))
+    axes[0].plot(contrast_levels(table), fitted["noise"], "o-", label=f"subject {subject}")
+    log_density = np.asarray(experiment.observer.prior.log_density(speeds, fitted))
+    density = np.exp(log_density - log_density.max())
+    axes[1].plot(speeds, density / np.trapezoid(density, speeds), label=f"subject {subject}")
+axes[0].set(xscale="log", xlabel="contrast", ylabel="likelihood width (log speed)", title="noise, per observer")
+axes[1].set(xscale="log", yscale="log", xlabel="speed (deg/s)", ylabel="prior density", title="speed prior, per observer", ylim=(1e-6, None))
+for ax in axes:
+    ax.legend(fontsize=8)
+fig.tight_layout()
 plt.show()
