@@ -239,7 +239,13 @@ def test_simulated_hmm_sequences_follow_the_chain():
 
 def test_relabelled_states_give_the_same_identifiable_parameters():
     model = HiddenMarkovModel(3, obs_dim=1)
-    params = {k: v[0] for k, v in model.sample_prior(0, 1).items()}
+    rng = np.random.default_rng(0)
+    params = {
+        "initial_probs": jnp.asarray(rng.dirichlet(np.ones(3))),
+        "transition_matrix": jnp.asarray(rng.dirichlet(np.ones(3), size=3)),
+        "means": jnp.asarray(rng.normal(size=(3, 1))),
+        "scales": jnp.asarray(rng.uniform(0.5, 2.0, size=(3, 1))),
+    }
     order = jnp.array([2, 0, 1])
     relabelled = {
         "initial_probs": params["initial_probs"][order],
