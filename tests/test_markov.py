@@ -285,3 +285,4 @@ def test_transition_matrices_must_be_stochastic():
         HiddenMarkovModel(0)
     with pytest.raises(ValueError, match="emission must be one of"):
         HiddenMarkovModel(2, emission="gamma")
+

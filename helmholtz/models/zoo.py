@@ -129,6 +129,7 @@ ZOO = {
         ZooEntry("speed-observer", "Bayesian speed observer (Stocker & Simoncelli 2006), 2AFC trials CSV", _speed_observer, _speed_observer_example, "prior, percept"),
         ZooEntry("hmm", "hidden Markov model, Gaussian/Poisson/Bernoulli emissions (rows = time steps)", _sequence(markov.HiddenMarkovModel, "num_states", 2), lambda: markov.HiddenMarkovModel(2, obs_dim=1), "num_states, emission, stickiness"),
         ZooEntry("lds", "linear dynamical system, states integrated by the Kalman filter", _sequence(markov.LinearDynamicalSystem, "state_dim", 2), lambda: markov.LinearDynamicalSystem(1, 2), "state_dim"),
+        ZooEntry("poisson-lds", "linear dynamical system with Poisson spike counts, states sampled", _sequence(markov.PoissonLinearDynamicalSystem, "state_dim", 2), lambda: markov.PoissonLinearDynamicalSystem(1, 2), "state_dim"),
         ZooEntry("ar", "autoregressive AR(K) process (one column)", _sequence(markov.AutoRegressive, "order", 1), lambda: markov.AutoRegressive(2), "order"),
         ZooEntry("low-dim-gauss-mix", "two-component 1-D mixture, ordered means (posteriordb)", _low_dim_gauss_mix, posteriordb.LowDimGaussMix),
     ]

@@ -1,5 +1,6 @@
-"""Markov-chain priors for sequences: hidden Markov models, linear dynamical systems and
-autoregressive processes, each a thin model class over pure inference functions."""
+"""Markov-chain priors for sequences: hidden Markov models, linear dynamical systems
+(Gaussian and Poisson observations) and autoregressive processes, each a thin model class
+over pure inference functions."""
 
 from helmholtz.models.markov.hmm_inference import (
     HMMFilterResult,
@@ -20,7 +21,9 @@ from helmholtz.models.markov.lds_inference import (
     lds_log_likelihood,
     lds_sample,
 )
-from helmholtz.models.markov.models import AutoRegressive, HiddenMarkovModel, LinearDynamicalSystem
+from helmholtz.models.markov.autoregressive import AutoRegressive
+from helmholtz.models.markov.hmm import HiddenMarkovModel
+from helmholtz.models.markov.lds import LinearDynamicalSystem, PoissonLinearDynamicalSystem
 
 __all__ = [
     "AutoRegressive",
@@ -31,6 +34,7 @@ __all__ = [
     "LDSParams",
     "LDSSmootherResult",
     "LinearDynamicalSystem",
+    "PoissonLinearDynamicalSystem",
     "hmm_filter",
     "hmm_log_likelihood",
     "hmm_posterior_mode",
