@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow bench bench-sbi bench-perception install clean
+.PHONY: demo test test-slow bench bench-sbi bench-perception bench-amortised install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,7 @@ test-slow: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/svi_overhead.py
+	$(BIN)/python benchmarks/vae_overhead.py
 	$(BIN)/python benchmarks/hh_throughput.py
 	$(BIN)/python benchmarks/hmm_forward.py
 
@@ -38,6 +39,12 @@ bench-sbi: $(STAMP)
 
 clean:
 	rm -rf $(VENV) demo-report
+
+# Amortised back ends: MNIST-5k test likelihoods (about an hour on 2 cores, minutes on a
+# GPU) and LFADS on Lorenz spikes (about 10 minutes).
+bench-amortised: $(STAMP)
+	$(BIN)/python benchmarks/mnist_amortised.py
+	$(BIN)/python benchmarks/lfads_lorenz.py
 
 # Perception: five real observers (about 25 minutes), three back ends on one (about 15).
 bench-perception: $(STAMP)

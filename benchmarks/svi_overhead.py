@@ -37,6 +37,7 @@ Run: ``make bench`` or ``.venv/bin/python benchmarks/svi_overhead.py --help``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import shutil
 import statistics
@@ -197,7 +198,10 @@ def measure(args, runners, prewarm) -> dict:
     return results
 
 
-def report(args, results) -> None:
+def report(args, results, title: str | None = None, loss_tolerance: float = 1e-3) -> None:
+    """Print the table and the verdicts; ``title`` describes the fit (default: this
+    script's factor analysis); final losses further apart than ``loss_tolerance``
+    (relative) are flagged."""
     rows = {}
     for name, r in results.items():
         row = {
@@ -216,9 +220,9 @@ def report(args, results) -> None:
         rows[name] = row
 
     print()
+    title = title or f"factor analysis: obs_dim={args.obs_dim}, latent_dim={args.latent_dim}, num_points={args.num_points}"
     print(
-        f"factor analysis: obs_dim={args.obs_dim}, latent_dim={args.latent_dim}, num_points={args.num_points}; "
-        f"{args.num_steps} steps per fit, check_every={args.check_every}, {args.repeats} repeats, "
+        f"{title}; {args.num_steps} steps per fit, check_every={args.check_every}, {args.repeats} repeats, "
         f"compile cache {'on' if args.compile_cache else 'off'}; backend {jax.default_backend()}"
     )
     header = f"{'method':<10} {'steps/s':>9} {'best steps/s':>13} {'first call s':>13}"
@@ -268,28 +272,35 @@ def report(args, results) -> None:
         f"final mean loss (last 10% of steps): helmholtz {hz['loss']:.4f}, numpyro {base['loss']:.4f} "
         f"(relative difference {relative:.1e})"
     )
-    if relative > 1e-3:
+    if relative > loss_tolerance:
         print("WARNING: the final losses differ: the two sides may not run the same computation")
+
+
+@contextlib.contextmanager
+def compile_cache(enabled: bool, prefix: str):
+    """JAX's persistent compilation cache in a temporary directory, removed afterwards.
+    Must be entered before the first compilation of the process."""
+    if not enabled:
+        yield
+        return
+    cache_dir = tempfile.mkdtemp(prefix=prefix)
+    jax.config.update("jax_compilation_cache_dir", cache_dir)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    try:
+        yield
+    finally:
+        shutil.rmtree(cache_dir, ignore_errors=True)
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    cache_dir = None
-    if args.compile_cache:
-        # Must happen before the first compilation of this process.
-        cache_dir = tempfile.mkdtemp(prefix="svi-overhead-xla-")
-        jax.config.update("jax_compilation_cache_dir", cache_dir)
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-    try:
+    with compile_cache(args.compile_cache, "svi-overhead-xla-"):
         x = simulate(args.seed, args.num_points, args.obs_dim, args.latent_dim)
         runners, prewarm = make_runners(args, x)
         print(f"timing helmholtz.fit(method='svi') against NumPyro SVI.run on {jax.devices()[0]}", flush=True)
         results = measure(args, runners, prewarm)
         report(args, results)
-    finally:
-        if cache_dir is not None:
-            shutil.rmtree(cache_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

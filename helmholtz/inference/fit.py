@@ -1,7 +1,9 @@
 """The Fit: what every back end returns, whichever it is.
 
-A Fit pairs the model and the observed data with a posterior that can be sampled. Two
-kinds of posterior exist: a set of draws (MCMC) and a fitted variational guide (SVI).
+A Fit pairs the model and the observed data with a posterior that can be sampled. Three
+kinds of posterior exist here: a set of draws (MCMC), a fitted variational guide (SVI)
+and a fitted encoder (``vae``, ``wake-sleep``, ``rws``: :mod:`helmholtz.inference.amortised`); simulation-based back
+ends add a neural posterior.
 Everything else (ArviZ export, posterior predictive simulation, marginal likelihoods,
 saving) is written once here on top of ``sample``.
 """
@@ -16,6 +18,7 @@ import arviz as az
 import jax
 import jax.numpy as jnp
 import numpy as np
+from numpyro import handlers
 from numpyro.infer import Predictive, log_likelihood
 
 from helmholtz import _serialization
@@ -63,6 +66,11 @@ class GuidePosterior:
     def sample(self, key, num_draws: int) -> dict[str, jnp.ndarray]:
         return self.guide.sample_posterior(key, self.params, sample_shape=(num_draws,))
 
+    def bind(self, program):
+        """``program`` with the model's own fitted params (network weights) in place; the
+        guide's params have names of their own, so they leave the program alone."""
+        return handlers.substitute(program, data=self.params)
+
     def grouped(self, key, num_draws: int) -> dict[str, jnp.ndarray]:
         return {name: value[None] for name, value in self.sample(key, num_draws).items()}
 
@@ -102,13 +110,26 @@ class Fit:
     def _num_points(self):
         return self.model.num_points_of(self.observed)
 
+    @property
+    def _program(self):
+        """The model's program, with any network weights the back end fitted in place."""
+        bind = getattr(self.posterior, "bind", None)
+        return self.model.program if bind is None else bind(self.model.program)
+
+    def _replicate(self, key, draws: dict):
+        num_points = self._num_points or self.observed.shape[0]
+        if getattr(self.posterior, "bind", None) is None:
+            return self.model.replicate(key, draws, num_points=num_points)
+        predictive = Predictive(self._program, posterior_samples=draws, return_sites=[OBSERVED_SITE])
+        return predictive(key, None, num_points=num_points)[OBSERVED_SITE]
+
     # -- draws -------------------------------------------------------------------------
     def _complete(self, key, draws: dict, batch_ndims: int) -> dict:
         """Add the program's deterministic sites where the posterior did not keep them."""
         missing = [name for name in self.model.sites().deterministic if name not in draws]
         if not missing:
             return draws
-        predictive = Predictive(self.model.program, posterior_samples=draws, return_sites=missing, batch_ndims=batch_ndims)
+        predictive = Predictive(self._program, posterior_samples=draws, return_sites=missing, batch_ndims=batch_ndims)
         return {**draws, **predictive(key, self.observed, num_points=self._num_points)}
 
     def sample(self, key, num_draws: int) -> dict[str, jnp.ndarray]:
@@ -123,16 +144,22 @@ class Fit:
         """Replicated data sets, shaped (num_draws, *observed.shape), one per posterior draw."""
         key_draws, key_simulate = jax.random.split(_as_key(key))
         draws = self.posterior.sample(key_draws, num_draws)
-        return self.model.replicate(key_simulate, draws, num_points=self._num_points or self.observed.shape[0])
+        return self._replicate(key_simulate, draws)
 
-    def log_marginal(self, x, *, key=0, num_draws: int = 200) -> jnp.ndarray:
+    def log_marginal(self, x, *, key=0, num_draws: int = 200, num_particles: int = 1000) -> jnp.ndarray:
         """log p(x_i | observed) for each new data point x_i.
+
+        An amortised fit (``vae``, ``wake-sleep``, ``rws``) estimates log p(x_i | theta_hat) by importance sampling
+        with its encoder q(z | x_i) as the proposal and ``num_particles`` draws per point.
 
         The model's local latents are removed exactly (closed form or enumeration) and the
         global parameters are averaged over ``num_draws`` posterior draws:
         log (1/S) sum_s p(x_i | theta_s). For a point-estimate guide (``guide="delta"``)
         this is the exact log p(x_i | theta_hat).
         """
+        if hasattr(self.posterior, "log_marginal"):
+            x = self.model.validate_data(x)
+            return self.posterior.log_marginal(x, key=_as_key(key), num_particles=num_particles)
         marginal = getattr(self.model, "marginal_distribution", None)
         if marginal is None:
             raise TypeError(f"{self.model.name} has no exact marginal likelihood over its local latents")
@@ -140,6 +167,20 @@ class Fit:
         draws = self.posterior.sample(_as_key(key), num_draws)
         log_p = jax.vmap(lambda params: marginal(params).log_prob(x))(draws)
         return jax.scipy.special.logsumexp(log_p, axis=0) - jnp.log(log_p.shape[0])
+
+    def encode(self, x) -> dict:
+        """The amortised posterior q(z_i | x_i) of each local latent site (a NumPyro
+        distribution batched over the data points x_i): ``fit.encode(x)["z"].mean``."""
+        return self._amortised("encode")(self.model.validate_data(x))
+
+    def decode(self, z) -> jnp.ndarray:
+        """The mean of p(x | z) at the fitted parameters, for each latent vector z."""
+        return self._amortised("decode")(z)
+
+    def _amortised(self, method: str):
+        if not hasattr(self.posterior, method):
+            raise TypeError(f"{method} needs an amortised fit (method 'vae', 'wake-sleep' or 'rws'); this one is {self.method!r}")
+        return getattr(self.posterior, method)
 
     # -- ArviZ -------------------------------------------------------------------------
     def to_arviz(self, *, key=0, num_draws: int = 1000) -> az.InferenceData:
@@ -158,8 +199,8 @@ class Fit:
         grouped = self._complete(key_complete, self.posterior.grouped(key_draws, num_draws), batch_ndims=2)
         chains, per_chain = next(iter(grouped.values())).shape[:2]
         flat = {name: value.reshape((chains * per_chain,) + value.shape[2:]) for name, value in grouped.items()}
-        pointwise = log_likelihood(self.model.program, flat, self.observed, num_points=self._num_points)[OBSERVED_SITE]
-        replicated = self.model.replicate(key_predict, flat, num_points=self._num_points or self.observed.shape[0])
+        pointwise = log_likelihood(self._program, flat, self.observed, num_points=self._num_points)[OBSERVED_SITE]
+        replicated = self._replicate(key_predict, flat)
 
         def by_chain(value):
             return np.asarray(value).reshape((chains, per_chain) + value.shape[1:])
@@ -229,6 +270,10 @@ def load(path: str | os.PathLike) -> Fit:
         from helmholtz.inference.simulation_based import rebuild_neural_posterior
 
         posterior = rebuild_neural_posterior(content["model"], state)
+    elif state["kind"] == "amortised":
+        from helmholtz.inference.amortised import rebuild_amortised_posterior
+
+        posterior = rebuild_amortised_posterior(content["model"], observed, state)
     elif state["kind"] == "guide":
         posterior = rebuild_guide_posterior(content["model"], observed, state["guide"], state["params"])
     else:

@@ -10,7 +10,7 @@ from numpyro.diagnostics import effective_sample_size, split_gelman_rubin
 from numpyro.infer import MCMC, NUTS
 
 from helmholtz.inference.fit import DrawsPosterior, Fit
-from helmholtz.inference.registry import register_backend, requires_continuous_likelihood
+from helmholtz.inference.registry import register_backend, requires_sampling_without_params
 
 # NumPyro's per-draw statistics, under ArviZ's names for them.
 _SAMPLE_STATS = {
@@ -53,7 +53,7 @@ def _sampler(model, num_warmup, num_samples, num_chains, chain_method, target_ac
 @register_backend(
     "nuts",
     "NumPyro No-U-Turn sampler (several chains; R-hat, ESS, divergences)",
-    requires_continuous_likelihood,
+    requires_sampling_without_params,
 )
 def fit_nuts(
     model,

@@ -83,3 +83,14 @@ def requires_continuous_likelihood(model: Model) -> str | None:
     if not model.continuous_latents:
         return "it needs every sampled latent to be continuous (discrete ones must be summed out)"
     return None
+
+
+def requires_sampling_without_params(model: Model) -> str | None:
+    """For samplers: every quantity must be a latent with a prior. A ``param`` site (a
+    decoder's weights) has no prior to sample from and would stay at its initial value."""
+    if (reason := requires_continuous_likelihood(model)) is not None:
+        return reason
+    params = [name for name, site in model._trace().items() if site["type"] == "param"]
+    if params:
+        return f"it samples latents with priors, and this model has point-estimated params ({', '.join(params)})"
+    return None

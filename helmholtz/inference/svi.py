@@ -14,10 +14,9 @@ from numpyro import handlers
 from numpyro.infer import SVI, RenyiELBO, Trace_ELBO
 from numpyro.infer.autoguide import AutoBNAFNormal, AutoDelta, AutoIAFNormal, AutoMultivariateNormal, AutoNormal
 from numpyro.optim import optax_to_numpyro
-from tqdm.auto import tqdm
-
 from helmholtz.inference.fit import Fit, GuidePosterior
 from helmholtz.inference.registry import register_backend, requires_continuous_likelihood
+from helmholtz.inference.training import check_schedule, optimise
 
 GUIDES = ("normal", "full-rank", "flow", "delta")
 FLOWS = ("iaf", "bnaf")
@@ -65,22 +64,6 @@ def rebuild_guide_posterior(model, observed, guide_config: dict, params: dict) -
     params = jax.tree.map(jnp.asarray, params)
     handlers.seed(handlers.substitute(guide, data=params), jax.random.PRNGKey(0))(observed)
     return GuidePosterior(guide, params, guide_config)
-
-
-class _Plateau:
-    """Stops when the mean loss of a chunk has not improved by ``tolerance`` (relative)
-    on the best chunk so far for ``patience`` chunks in a row."""
-
-    def __init__(self, tolerance: float, patience: int):
-        self.tolerance, self.patience = tolerance, patience
-        self.best, self.waited = np.inf, 0
-
-    def reached(self, chunk_mean: float) -> bool:
-        if not np.isfinite(self.best) or chunk_mean < self.best - self.tolerance * abs(self.best):
-            self.best, self.waited = chunk_mean, 0
-        else:
-            self.waited += 1
-        return self.waited >= self.patience
 
 
 @register_backend(
@@ -131,8 +114,7 @@ def fit_svi(
     custom_optimizer = optimizer is not None
     optimizer = optimizer if custom_optimizer else optax.adam(learning_rate)
     svi = SVI(model.program, autoguide, optax_to_numpyro(optimizer), make_elbo(elbo, num_particles))
-    if not (isinstance(num_steps, int) and num_steps >= 1 and isinstance(check_every, int) and check_every >= 1):
-        raise ValueError(f"svi: num_steps and check_every must be positive integers, got {num_steps!r}, {check_every!r}")
+    check_schedule("svi", num_steps, check_every, patience)
 
     previous_losses = np.zeros(0)
     init_params = None
@@ -141,30 +123,10 @@ def fit_svi(
             raise ValueError("svi: resume takes an svi Fit of the same model with the same guide settings")
         init_params = dict(resume.posterior.params)
         previous_losses = np.asarray(resume.history["loss"])
-    state = svi.init(key, x, init_params=init_params)
-
-    @jax.jit
-    def run_chunk(state, x):
-        return jax.lax.scan(lambda s, _: svi.update(s, x), state, None, length=check_every)
-
-    plateau = _Plateau(tolerance, patience)
-    losses = []
-    with tqdm(total=num_steps, desc="svi", disable=not progress_bar, leave=False) as bar:
-        done = 0
-        while done < num_steps:
-            state, chunk = run_chunk(state, x)
-            chunk = np.asarray(chunk)
-            losses.append(chunk)
-            done += check_every
-            bar.update(check_every)
-            bar.set_postfix(loss=f"{chunk.mean():.4g}")
-            if not np.all(np.isfinite(chunk)):
-                raise FloatingPointError(
-                    f"svi: the loss became {chunk[~np.isfinite(chunk)][0]} after {done} steps; "
-                    "lower learning_rate or check the model's priors"
-                )
-            if patience and plateau.reached(float(chunk.mean())):
-                break
+    state, losses, done, _ = optimise(
+        "svi", svi, x, key, init_params=init_params, num_steps=num_steps, check_every=check_every, patience=patience,
+        tolerance=tolerance, progress_bar=progress_bar, advice="lower learning_rate or check the model's priors",
+    )
 
     params = svi.get_params(state)
     return Fit(
@@ -172,7 +134,7 @@ def fit_svi(
         method="svi",
         observed=x,
         posterior=GuidePosterior(autoguide, params, guide_config),
-        history={"loss": np.concatenate([previous_losses, *losses])},
+        history={"loss": np.concatenate([previous_losses, losses])},
         diagnostics={"num_steps": int(previous_losses.size + done), "stopped_early": bool(done < num_steps)},
         options=dict(
             **guide_config,

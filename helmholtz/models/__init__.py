@@ -9,6 +9,7 @@ from helmholtz.models.linear import (
     ProbabilisticPCA,
     SparseCoding,
 )
+from helmholtz.models.nonlinear import HierarchicalLVM, NonlinearLVM
 from helmholtz.models import markov, simulators
 from helmholtz.models.markov import AutoRegressive, HiddenMarkovModel, LinearDynamicalSystem
 from helmholtz.models.hierarchical import HierarchicalNormal
@@ -30,12 +31,14 @@ __all__ = [
     "EightSchools",
     "FactorAnalysis",
     "GaussianMixture",
+    "HierarchicalLVM",
     "HierarchicalNormal",
     "HMMExample",
     "LinearLVM",
     "LotkaVolterra",
     "LowDimGaussMix",
     "Model",
+    "NonlinearLVM",
     "ProbabilisticPCA",
     "Sites",
     "SparseCoding",

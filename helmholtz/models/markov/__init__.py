@@ -1,6 +1,6 @@
 """Markov-chain priors for sequences: hidden Markov models, linear dynamical systems
 (Gaussian and Poisson observations) and autoregressive processes, each a thin model class
-over pure inference functions."""
+over pure inference functions; and LFADS, a sequential VAE of spiking trials."""
 
 from helmholtz.models.markov.hmm_inference import (
     HMMFilterResult,
@@ -24,9 +24,11 @@ from helmholtz.models.markov.lds_inference import (
 from helmholtz.models.markov.autoregressive import AutoRegressive
 from helmholtz.models.markov.hmm import HiddenMarkovModel
 from helmholtz.models.markov.lds import LinearDynamicalSystem, PoissonLinearDynamicalSystem
+from helmholtz.models.markov.lfads import LFADS
 
 __all__ = [
     "AutoRegressive",
+    "LFADS",
     "HMMFilterResult",
     "HMMSmootherResult",
     "HiddenMarkovModel",
