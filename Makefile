@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow bench bench-sbi bench-perception bench-amortised install clean
+.PHONY: demo test test-slow gallery gallery-quick serve bench bench-sbi bench-perception bench-amortised install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,8 +37,20 @@ bench-sbi: $(STAMP)
 	$(BIN)/python benchmarks/sbibm_npe.py
 	$(BIN)/python benchmarks/allen_cells.py
 
+# The documentation site with every gallery example executed at full size (long: the
+# examples' full fits), into docs/_build/html; `make serve` serves it on localhost:8000,
+# building it first if missing. `make test` builds the quick version (small sizes).
+gallery: $(STAMP)
+	$(BIN)/helmholtz gallery --rebuild --no-open
+
+gallery-quick: $(STAMP)
+	$(BIN)/helmholtz gallery --quick --rebuild --no-open
+
+serve: $(STAMP)
+	$(BIN)/helmholtz gallery --serve --no-open
+
 clean:
-	rm -rf $(VENV) demo-report
+	rm -rf $(VENV) demo-report docs/_build docs/auto_examples docs/generated docs/sg_execution_times.rst
 
 # Amortised back ends: MNIST-5k test likelihoods (about an hour on 2 cores, minutes on a
 # GPU) and LFADS on Lorenz spikes (about 10 minutes).

@@ -1,4 +1,4 @@
-"""The ``helmholtz`` command line: list the zoo, fit a model to a data file, run the demo."""
+"""The ``helmholtz`` command line: list the zoo, fit a model to a file, run the demo, open the gallery."""
 
 from __future__ import annotations
 
@@ -90,6 +90,35 @@ def command_demo(args) -> int:
     return 0
 
 
+def command_gallery(args) -> int:
+    """Open the gallery site, building it first if it is missing (or if asked to)."""
+    import webbrowser
+
+    from helmholtz import gallery
+
+    index = gallery.output_dir(args.quick) / "index.html"
+    if args.rebuild or not index.is_file():
+        mode = "quick" if args.quick else "full (every example at full size: long)"
+        print(f"building the {mode} gallery into {index.parent}", flush=True)
+        if gallery.build(quick=args.quick).wait() != 0:
+            print("helmholtz: error: the gallery build failed; its log is above", file=sys.stderr)
+            return 1
+    print(f"gallery: {index}")
+    if args.serve:
+        with gallery.server(index.parent, args.port) as server:
+            url = f"http://localhost:{server.server_port}/index.html"
+            print(f"serving at {url} (Ctrl-C stops)", flush=True)
+            if not args.no_open:
+                webbrowser.open(url)
+            try:
+                server.serve_forever()
+            except KeyboardInterrupt:
+                pass
+    elif not args.no_open:
+        webbrowser.open(index.as_uri())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="helmholtz", description="A probabilistic-programming model zoo on JAX.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -118,6 +147,14 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--num-rounds", type=int, default=4, help="NPE rounds, truncated proposals (default 4)")
     recording.set_defaults(run=command_fit_recording)
     demo.set_defaults(run=command_demo)
+
+    site = commands.add_parser("gallery", help="open the example gallery and documentation, building it if missing")
+    site.add_argument("--quick", action="store_true", help="small sizes, warnings as errors (docs/_build/quick; what CI builds)")
+    site.add_argument("--rebuild", action="store_true", help="build even if the site exists")
+    site.add_argument("--serve", action="store_true", help="serve it over HTTP on localhost instead of opening the file")
+    site.add_argument("--port", type=int, default=8000, help="port for --serve (default 8000)")
+    site.add_argument("--no-open", action="store_true", help="do not open a web browser")
+    site.set_defaults(run=command_gallery)
     return parser
 
 

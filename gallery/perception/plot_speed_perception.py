@@ -2,18 +2,17 @@
 Speed perception: the prior people hold about how fast things move
 ===================================================================
 
-A grating looks slower at low contrast than at high contrast (Thompson, 1982). Stocker &
-Simoncelli (2006) explained it as Bayesian inference: the brain measures speed with noise
-that grows as contrast falls, and combines the measurement with a prior that favours slow
-speeds, so a noisier measurement is pulled further towards slow. They inferred both the
-noise and the prior from a person's choices in a two-interval speed comparison. Here we
-do the same with real trials of their experiment (subject 1: 5,760 trials, read from
-``../shared/reference/stocker_simoncelli_2006/``): the observer
+Why does a grating look slower at low contrast than at high contrast (Thompson, 1982)?
+Stocker & Simoncelli (2006) explained it as Bayesian inference: the brain measures speed
+with noise that grows as contrast falls, and combines the measurement with a prior that
+favours slow speeds, so a noisier measurement is pulled further towards slow. They
+inferred both the noise and the prior from a person's choices in a two-interval speed
+comparison. Here we do the same with real trials of their experiment (subject 1: 5,760
+trials, read from ``../shared/reference/stocker_simoncelli_2006/``): the observer
 :func:`helmholtz.perception.speed_experiment` (heavy-tailed prior, one noise width per
 contrast, percept = posterior mean; the prior is a power law restricted to favour slow
-speeds, ``prior="slow"``), fit by maximum a posteriori estimation
-(``method="svi"`` with a delta guide), against the same observer with a Gaussian prior and
-with no prior at all.
+speeds, ``prior="slow"``), fit by maximum a posteriori estimation (``method="svi"`` with a
+delta guide), against the same observer with a Gaussian prior and with no prior at all.
 """
 
 import os

@@ -133,7 +133,7 @@ class Recording:
 
 
 def detect_step(current: np.ndarray, dt: float) -> tuple[float, float]:
-    """(stim_on, stim_off) in ms: the longest run of samples where |I| > half its peak.
+    """(stim_on, stim_off) in ms: the longest run of samples where ``|I|`` > half its peak.
 
     The longest run, rather than first-to-last, so a short test pulse before the step
     (Allen sweeps have one) does not stretch the window. stim_off is the time of the

@@ -161,7 +161,7 @@ def lorenz_spikes(
     random point of the attractor (windows of one long Diffrax run past a burn-in), the
     state is standardised over all trials, and
     log rate = log(``baseline_rate_hz`` x ``bin_width``) + readout @ state with readout
-    entries N(0, ``readout_scale``^2 / 3). Spikes are Poisson per bin.
+    entries N(0, ``readout_scale**2 / 3``). Spikes are Poisson per bin.
     """
     for name, value in (("num_trials", num_trials), ("num_neurons", num_neurons), ("num_bins", num_bins)):
         if not (isinstance(value, int) and value >= 1):

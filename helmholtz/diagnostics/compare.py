@@ -8,7 +8,7 @@ import numpy as np
 def flatten_draws(draws: dict, names=None) -> tuple[list[str], np.ndarray]:
     """(names, matrix): each scalar component of each site as one column, e.g. ``theta[3]``.
 
-    ``draws`` maps site names to arrays shaped (draws, *site_shape); ``names`` selects and
+    ``draws`` maps site names to arrays shaped ``(draws, *site_shape)``; ``names`` selects and
     orders the sites (default: all, sorted).
     """
     columns, labels = [], []

@@ -28,7 +28,7 @@ FILE_KIND = "fit"
 
 
 class DrawsPosterior:
-    """A posterior held as draws, shaped (chains, draws_per_chain, *site_shape)."""
+    """A posterior held as draws, shaped ``(chains, draws_per_chain, *site_shape)``."""
 
     kind = "draws"
 
@@ -141,7 +141,7 @@ class Fit:
         return self._complete(key_complete, self.posterior.sample(key_draws, num_draws), batch_ndims=1)
 
     def posterior_predictive(self, key, num_draws: int) -> jnp.ndarray:
-        """Replicated data sets, shaped (num_draws, *observed.shape), one per posterior draw."""
+        """Replicated data sets, shaped ``(num_draws, *observed.shape)``, one per posterior draw."""
         key_draws, key_simulate = jax.random.split(_as_key(key))
         draws = self.posterior.sample(key_draws, num_draws)
         return self._replicate(key_simulate, draws)

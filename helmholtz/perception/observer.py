@@ -74,7 +74,7 @@ class GaussianPrior:
 @serializable
 @dataclass(frozen=True)
 class PowerLawPrior:
-    """p(s) proportional to (1 + |s| / prior_scale)^(-prior_exponent): flat below
+    """p(s) proportional to ``(1 + |s| / prior_scale)^(-prior_exponent)``: flat below
     ``prior_scale``, a power-law tail above it, heavier than any Gaussian. (Zhang & Stocker
     (2022) fit 1 / (s^c0 + c1) to speed judgements: the same tail, but unbounded at s = 0
     when c1 -> 0, which a fit on a grid that includes s = 0 exploits.)

@@ -39,11 +39,11 @@ def _theta_names(dim: int) -> tuple[str, ...]:
 @serializable
 @dataclass(frozen=True)
 class TwoMoons(Simulator):
-    """Two moons: a noisy half circle, shifted by a folded rotation of theta.
+    """Two moons: a noisy half circle, shifted by a folded rotation of theta::
 
-    theta ~ Uniform([-1, 1]^2); a ~ Uniform(-pi/2, pi/2); r ~ Normal(0.1, 0.01);
-    p = (r cos a + 0.25, r sin a); z0 = (theta_1 + theta_2) / sqrt(2),
-    z1 = (-theta_1 + theta_2) / sqrt(2); x = p + (-|z0|, z1).
+        theta ~ Uniform([-1, 1]^2); a ~ Uniform(-pi/2, pi/2); r ~ Normal(0.1, 0.01);
+        p = (r cos a + 0.25, r sin a); z0 = (theta_1 + theta_2) / sqrt(2),
+        z1 = (-theta_1 + theta_2) / sqrt(2); x = p + (-|z0|, z1).
 
     The absolute value folds the plane: theta and its reflection across the line
     theta_1 = -theta_2 give the same data, which makes the posterior bimodal, and the

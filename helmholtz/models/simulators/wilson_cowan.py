@@ -70,8 +70,10 @@ def _sigmoid(u, gain, threshold):
 class WilsonCowan(Simulator):
     """A noisy Wilson-Cowan E-I population; the data are E(t) and I(t), ``(num_records, 2)``.
 
-    Parameters (any of them free, given a prior in ``priors``; the others take the value
-    of the field of the same name):
+    Any parameter below can be free, given a prior in ``priors``; the others take the
+    value of the field of the same name.
+
+    Parameters:
         w_EE: excitation of the excitatory population by itself (recurrent excitation);
             strong enough, it makes the population bistable or oscillatory.
         w_EI: inhibition of the excitatory population by the inhibitory one.
