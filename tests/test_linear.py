@@ -33,6 +33,7 @@ def test_ppca_marginal_likelihood_equals_sklearn_score():
     np.testing.assert_allclose(ours, pca.score_samples(x), rtol=1e-4)
 
 
+@pytest.mark.slow  # 10,000 SVI steps: about 45 s here
 def test_fitted_ppca_held_out_likelihood_matches_closed_form():
     """MAP by SVI (delta guide) reaches the held-out log-likelihood of the closed-form ML
     solution (scikit-learn's PCA.score) to 1e-3 relative. With 3,000 training points
@@ -59,6 +60,7 @@ def test_factor_analysis_marginal_equals_sklearn():
     np.testing.assert_allclose(model.log_marginal_likelihood(truth, x), reference.score_samples(x), rtol=1e-4)
 
 
+@pytest.mark.slow  # 8,000 SVI steps on 2,000 points: about 40 s here
 def test_factor_analysis_loadings_recovered_up_to_rotation():
     """SVI on simulated data: the loadings' column space and G G^T match the truth.
 

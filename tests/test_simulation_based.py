@@ -32,7 +32,9 @@ def _theta(draws):
     return np.stack([np.asarray(draws["theta_1"]), np.asarray(draws["theta_2"])], -1)
 
 
-@pytest.mark.parametrize("method", ["npe", "nle", "nre"])
+# nle trains a likelihood flow and then runs MCMC on it: about 50 s here, so it joins the
+# slow checks (the sbibm benchmarks cover it at scale).
+@pytest.mark.parametrize("method", ["npe", pytest.param("nle", marks=pytest.mark.slow), "nre"])
 def test_posterior_matches_the_closed_form(method, npe_fit):
     """Each back end, trained on 2,000 simulations, recovers N(x/2, 0.05 I).
 

@@ -35,8 +35,10 @@ from numpyro.infer.initialization import init_to_uniform
 from numpyro.primitives import Messenger
 
 from helmholtz.inference.registry import requires_likelihood
-from helmholtz.models.base import DATA_PLATE, OBSERVED_SITE, Model
-from helmholtz.models.nonlinear import MLP
+from helmholtz.models.base import (
+    DATA_PLATE, OBSERVED_SITE, Conditioned, Model, num_rows, take_rows, unobserved, with_observations,
+)
+from helmholtz.models.networks import MLP
 
 ENCODER_PARAM = "encoder"
 ENCODER_ACTIVATION = "tanh"
@@ -90,6 +92,12 @@ class PointEstimates(Messenger):
             msg["value"] = self.values[msg["name"]]
             self.log_prior = self.log_prior + jnp.sum(msg["fn"].log_prob(msg["value"]))
             msg["stop"] = True
+
+
+def _encoder_input(x):
+    """Each data point as one flat vector: its observations, then its covariates."""
+    parts = [jnp.asarray(part) for part in jax.tree.leaves(x)]
+    return jnp.concatenate([part.reshape(part.shape[0], -1) for part in parts], axis=-1)
 
 
 def _mlp_encoder(sizes, key):
@@ -211,9 +219,9 @@ class Amortisation:
         if hasattr(model, "make_encoder"):
             make_encoder = functools.partial(model.make_encoder, num_outputs)
         else:
-            sizes = (int(np.prod(x.shape[1:])), *encoder_hidden, num_outputs)
+            sizes = (_encoder_input(x).shape[-1], *encoder_hidden, num_outputs)
             make_encoder = functools.partial(_mlp_encoder, sizes)
-        return cls(model, x.shape[0], tuple(heads), make_encoder, inits, beta)
+        return cls(model, num_rows(x), tuple(heads), make_encoder, inits, beta)
 
     @functools.cached_property
     def _encoder_skeleton(self):
@@ -248,7 +256,9 @@ class Amortisation:
     def encoder_distributions(self, encoder_weights, x) -> dict[str, dist.Distribution]:
         """q(site | x) for each local latent site, batched over the rows of ``x``."""
         encoder = eqx.combine(encoder_weights, self._encoder_skeleton)
-        outputs = jax.vmap(encoder)(x)
+        # A model's own encoder reads its data points as they are; the default MLP reads
+        # each flattened, with its covariates appended for a conditional model.
+        outputs = jax.vmap(encoder)(x if hasattr(self.model, "make_encoder") else _encoder_input(x))
         splits = np.cumsum([head.num_outputs for head in self.heads])[:-1]
         return {head.site: head.distribution(part) for head, part in zip(self.heads, jnp.split(outputs, splits, axis=-1))}
 
@@ -272,7 +282,7 @@ class Amortisation:
     def guide(self, x, indices=None):
         # Initialised from the run's PRNG key, so that a fit's key also chooses the encoder.
         weights = numpyro.param(ENCODER_PARAM, lambda key: eqx.filter(self.make_encoder(key), eqx.is_inexact_array))
-        batch = x if indices is None else jnp.asarray(x)[indices]
+        batch = x if indices is None else take_rows(x, indices)
         with self._minibatch(indices), numpyro.plate(DATA_PLATE, self.num_points):
             with ScaleSites(names=self.local_sites, factor=self.beta):
                 for site, q in self.encoder_distributions(weights, batch).items():
@@ -298,23 +308,27 @@ class Amortisation:
         program, fixed = self._bound_program(params)
         conditioned = handlers.condition(program, data=latents)
         trace = handlers.trace(handlers.seed(conditioned, jax.random.PRNGKey(0))).get_trace(x)
-        total = jnp.zeros(x.shape[0])
+        total = jnp.zeros(num_rows(x))
         for site in trace.values():
             if site["type"] == "sample" and any(frame.name == DATA_PLATE for frame in site["cond_indep_stack"]):
-                total = total + jnp.reshape(site["fn"].log_prob(site["value"]), (x.shape[0],))
+                total = total + jnp.reshape(site["fn"].log_prob(site["value"]), total.shape)
         return total, fixed.log_prior
 
-    def dream(self, params, key, num_points: int) -> tuple[dict, jnp.ndarray]:
-        """Local latents and data simulated from the model at ``params`` (the sleep phase)."""
+    def dream(self, params, key, like) -> tuple[dict, jnp.ndarray]:
+        """Local latents and data simulated from the model at ``params`` (the sleep
+        phase), as many points as ``like`` has, with ``like``'s covariates if it has any."""
         program, _ = self._bound_program(params)
-        trace = handlers.trace(handlers.seed(program, key)).get_trace(None, num_points=num_points)
-        return {site: trace[site]["value"] for site in self.local_sites}, trace[OBSERVED_SITE]["value"]
+        trace = handlers.trace(handlers.seed(program, key)).get_trace(unobserved(like), num_points=num_rows(like))
+        latents = {site: trace[site]["value"] for site in self.local_sites}
+        return latents, with_observations(like, trace[OBSERVED_SITE]["value"])
 
-    def conditional_mean(self, params, latents: dict, num_points: int):
-        """The mean of p(x_i | z_i) at the local latents ``latents``."""
+    def conditional_mean(self, params, latents: dict, num_points: int, covariates=None):
+        """The mean of p(x_i | z_i) (of p(x_i | z_i, y_i) with ``covariates`` y) at the
+        local latents ``latents``."""
         program, _ = self._bound_program(params)
         conditioned = handlers.condition(program, data=latents)
-        trace = handlers.trace(handlers.seed(conditioned, jax.random.PRNGKey(0))).get_trace(None, num_points=num_points)
+        given = None if covariates is None else Conditioned(None, covariates)
+        trace = handlers.trace(handlers.seed(conditioned, jax.random.PRNGKey(0))).get_trace(given, num_points=num_points)
         return trace[OBSERVED_SITE]["fn"].mean
 
     def log_weights(self, params, x, key, num_particles: int):
@@ -357,16 +371,27 @@ class AmortisedPosterior:
 
     def encode(self, x) -> dict[str, dist.Distribution]:
         """q(site | x_i) for each local latent site, batched over the rows of ``x``."""
-        return self.amortisation.encoder_distributions(self.amortisation.split(self.params)[2], jnp.asarray(x))
+        return self.amortisation.encoder_distributions(self.amortisation.split(self.params)[2], jax.tree.map(jnp.asarray, x))
 
-    def decode(self, z):
+    def decode(self, z, y=None):
         """The mean of p(x | z) at the fitted parameters, for each latent vector along
-        z's last axis (a dict by site name for a model with several local latents)."""
+        z's last axis (a dict by site name for a model with several local latents); for a
+        conditional model, of p(x | z, y), with one covariate row of ``y`` per vector."""
         latents = z if isinstance(z, dict) else {self.amortisation.local_sites[0]: z}
         latents = {site: jnp.asarray(value) for site, value in latents.items()}
         batch_shape = next(iter(latents.values())).shape[:-1]
         rows = {site: value.reshape((-1, value.shape[-1])) for site, value in latents.items()}
-        mean = self.amortisation.conditional_mean(self.params, rows, int(np.prod(batch_shape, dtype=int)))
+        covariates = None
+        if isinstance(self.observed, Conditioned):
+            if y is None:
+                raise ValueError(f"decode: {self.amortisation.model.name} is conditional; pass the covariates y, one row per latent vector")
+            y = jnp.asarray(y, dtype=jnp.result_type(float))
+            if y.shape[:-1] != batch_shape:
+                raise ValueError(f"decode: y must have shape {(*batch_shape, '...')} (one row per latent vector), got {y.shape}")
+            covariates = y.reshape((-1, y.shape[-1]))
+        elif y is not None:
+            raise ValueError(f"decode: {self.amortisation.model.name} takes no covariates y")
+        mean = self.amortisation.conditional_mean(self.params, rows, int(np.prod(batch_shape, dtype=int)), covariates)
         return mean.reshape(batch_shape + mean.shape[-1:])
 
     def log_marginal(self, x, *, key, num_particles: int):
@@ -383,12 +408,13 @@ class AmortisedPosterior:
         if num_particles not in self._compiled_log_marginal:
             estimate = functools.partial(self._log_marginal, num_particles=int(num_particles))
             self._compiled_log_marginal[num_particles] = jax.jit(estimate)
-        return self._compiled_log_marginal[num_particles](self.params, x, jax.random.split(key, x.shape[0]))
+        return self._compiled_log_marginal[num_particles](self.params, x, jax.random.split(key, num_rows(x)))
 
     def _log_marginal(self, params, x, keys, num_particles: int):
         def one_point(point_and_key):
             x_point, key_point = point_and_key
-            log_weights = self.amortisation.log_weights(params, x_point[None], key_point, num_particles)[0][:, 0]
+            one_row = jax.tree.map(lambda part: part[None], x_point)
+            log_weights = self.amortisation.log_weights(params, one_row, key_point, num_particles)[0][:, 0]
             return jax.scipy.special.logsumexp(log_weights) - jnp.log(num_particles)
 
         return jax.lax.map(one_point, (x, keys), batch_size=max(1, ROWS_PER_CHUNK // num_particles))
@@ -512,6 +538,6 @@ def train_amortised(method: str, model: Model, x, key, amortisation: Amortisatio
             check_every=check_every,
             patience=patience,
             tolerance=tolerance,
-            validation_points=None if validation is None else len(validation),
+            validation_points=None if validation is None else num_rows(model.validate_data(validation)),
         ),
     )

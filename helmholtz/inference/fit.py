@@ -22,7 +22,7 @@ from numpyro import handlers
 from numpyro.infer import Predictive, log_likelihood
 
 from helmholtz import _serialization
-from helmholtz.models.base import OBSERVED_SITE, Model, _as_key
+from helmholtz.models.base import OBSERVED_SITE, Conditioned, Model, _as_key, observations, unobserved
 
 FILE_KIND = "fit"
 
@@ -96,7 +96,7 @@ class Fit:
 
     model: Model
     method: str
-    observed: jnp.ndarray
+    observed: jnp.ndarray | Conditioned
     posterior: DrawsPosterior | GuidePosterior
     history: dict[str, np.ndarray] = field(default_factory=dict)
     diagnostics: dict[str, Any] = field(default_factory=dict)
@@ -121,7 +121,8 @@ class Fit:
         if getattr(self.posterior, "bind", None) is None:
             return self.model.replicate(key, draws, num_points=num_points)
         predictive = Predictive(self._program, posterior_samples=draws, return_sites=[OBSERVED_SITE])
-        return predictive(key, None, num_points=num_points)[OBSERVED_SITE]
+        # A conditional model replicates its observations for the observed covariates.
+        return predictive(key, unobserved(self.observed), num_points=num_points)[OBSERVED_SITE]
 
     # -- draws -------------------------------------------------------------------------
     def _complete(self, key, draws: dict, batch_ndims: int) -> dict:
@@ -173,9 +174,11 @@ class Fit:
         distribution batched over the data points x_i): ``fit.encode(x)["z"].mean``."""
         return self._amortised("encode")(self.model.validate_data(x))
 
-    def decode(self, z) -> jnp.ndarray:
-        """The mean of p(x | z) at the fitted parameters, for each latent vector z."""
-        return self._amortised("decode")(z)
+    def decode(self, z, y=None) -> jnp.ndarray:
+        """The mean of p(x | z) at the fitted parameters, for each latent vector z; for a
+        conditional model, the mean of p(x | z, y) with the covariates ``y`` (one row per
+        latent vector)."""
+        return self._amortised("decode")(z, y)
 
     def _amortised(self, method: str):
         if not hasattr(self.posterior, method):
@@ -213,7 +216,7 @@ class Fit:
             sample_stats=sample_stats,
             log_likelihood={OBSERVED_SITE: by_chain(pointwise)},
             posterior_predictive={OBSERVED_SITE: by_chain(replicated)},
-            observed_data={OBSERVED_SITE: np.asarray(self.observed)},
+            observed_data={OBSERVED_SITE: np.asarray(observations(self.observed))},
         )
 
     def _simulator_arviz(self, key, num_draws: int) -> az.InferenceData:
@@ -247,7 +250,7 @@ class Fit:
             {
                 "model": self.model,
                 "method": self.method,
-                "observed": np.asarray(self.observed),
+                "observed": jax.tree.map(np.asarray, self.observed),
                 "posterior": {"kind": self.posterior.kind, **self.posterior.state()},
                 "history": self.history,
                 "diagnostics": self.diagnostics,
@@ -263,7 +266,9 @@ def load(path: str | os.PathLike) -> Fit:
 
     content = _serialization.read(path, FILE_KIND)
     state = content["posterior"]
-    observed = jnp.asarray(content["observed"])
+    saved = content["observed"]
+    # Data with covariates is saved as the tuple (x, y) of a Conditioned.
+    observed = Conditioned(*map(jnp.asarray, saved)) if isinstance(saved, tuple) else jnp.asarray(saved)
     if state["kind"] == "draws":
         posterior = DrawsPosterior(state["draws"])
     elif state["kind"] == "neural":

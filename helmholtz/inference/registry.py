@@ -42,7 +42,11 @@ def backends() -> dict[str, Backend]:
 
 def methods_for(model: Model) -> list[str]:
     """The names of the back ends that can fit ``model``."""
-    return [name for name, backend in _BACKENDS.items() if backend.requirement(model) is None]
+    reasons = {}  # back ends share requirements (vae, wake-sleep and rws); each is checked once
+    for backend in _BACKENDS.values():
+        if backend.requirement not in reasons:
+            reasons[backend.requirement] = backend.requirement(model)
+    return [name for name, backend in _BACKENDS.items() if reasons[backend.requirement] is None]
 
 
 def fit(model: Model, data, *, method: str, key=0, **options):

@@ -13,6 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
+from helmholtz.models.base import num_rows
+
 
 class Plateau:
     """Stops when the mean loss of a chunk has not improved by ``tolerance`` (relative)
@@ -113,7 +115,7 @@ def optimise(
     argument (the programs scale their terms by N / batch_size). One permutation per epoch
     rather than per step: a permutation is a sort, which costs more than a small step on
     a CPU."""
-    num_points = x.shape[0]
+    num_points = num_rows(x)
     minibatch = batch_size is not None and batch_size < num_points
     steps_per_epoch = num_points // batch_size if minibatch else 1
 

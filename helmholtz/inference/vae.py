@@ -31,6 +31,7 @@ from helmholtz.inference.amortised import (
 from helmholtz.inference.fit import Fit
 from helmholtz.inference.registry import register_backend
 from helmholtz.inference.training import check_schedule
+from helmholtz.models.base import num_rows
 
 
 def make_objective(amortisation: Amortisation, iwae: bool, analytic_kl: bool, num_particles: int, beta: float):
@@ -111,7 +112,7 @@ def fit_vae(
     """
     encoder_hidden = check_encoder_hidden("vae", encoder_hidden)
     check_schedule("vae", num_steps, check_every, patience)
-    num_points = x.shape[0]
+    num_points = num_rows(x)
     check_batch_size("vae", batch_size, num_points)
     if not (np.isfinite(beta) and beta > 0):
         raise ValueError(f"vae: beta must be a finite number > 0, got {beta!r}")

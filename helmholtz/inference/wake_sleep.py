@@ -39,6 +39,7 @@ from helmholtz.inference.amortised import (
 from helmholtz.inference.fit import Fit
 from helmholtz.inference.registry import register_backend
 from helmholtz.inference.training import check_schedule
+from helmholtz.models.base import num_rows, take_rows
 
 PHI_UPDATES = ("sleep", "wake", "both")
 
@@ -57,8 +58,8 @@ class WakeSleepObjective:
     def loss(self, rng_key, param_map, model, guide, x, indices=None):
         stop = jax.lax.stop_gradient
         amortisation = self.amortisation
-        batch = x if indices is None else x[indices]
-        scale = amortisation.num_points / batch.shape[0]
+        batch = x if indices is None else take_rows(x, indices)
+        scale = amortisation.num_points / num_rows(batch)
         encoder = param_map[ENCODER_PARAM]
         theta = {**param_map, ENCODER_PARAM: stop(encoder)}
         key_wake, key_sleep = jax.random.split(rng_key)
@@ -76,7 +77,10 @@ class WakeSleepObjective:
             log_q = sum(q[site].log_prob(latents[site]) for site in q)
             objective = objective + phi_weight * scale * jnp.sum(normalised * log_q)
         if self.phi_update in ("sleep", "both"):
-            dreamt_latents, dreamt_x = stop(amortisation.dream(stop(theta), key_sleep, self.num_dreams))
+            # Dreams take the covariates (if the model has any) of random points of the batch.
+            key_rows, key_sleep = jax.random.split(key_sleep)
+            like = take_rows(batch, jax.random.randint(key_rows, (self.num_dreams,), 0, num_rows(batch)))
+            dreamt_latents, dreamt_x = stop(amortisation.dream(stop(theta), key_sleep, like))
             q = amortisation.encoder_distributions(encoder, dreamt_x)
             log_q = sum(q[site].log_prob(dreamt_latents[site]) for site in q)
             objective = objective + phi_weight * amortisation.num_points * jnp.mean(log_q)
@@ -88,10 +92,10 @@ def _fit_wake_sleep(method, model, x, key, *, num_particles, phi_update, num_dre
                     optimizer, batch_size, encoder_hidden, check_every, patience, tolerance, validation, resume, progress_bar):
     encoder_hidden = check_encoder_hidden(method, encoder_hidden)
     check_schedule(method, num_steps, check_every, patience)
-    check_batch_size(method, batch_size, x.shape[0])
+    check_batch_size(method, batch_size, num_rows(x))
     if phi_update not in PHI_UPDATES:
         raise ValueError(f"{method}: phi_update must be one of {PHI_UPDATES}, got {phi_update!r}")
-    points_per_step = min(batch_size or x.shape[0], x.shape[0])
+    points_per_step = min(batch_size or num_rows(x), num_rows(x))
     num_dreams = points_per_step if num_dreams is None else num_dreams
     if not (isinstance(num_dreams, (int, np.integer)) and num_dreams >= 1):
         raise ValueError(f"{method}: num_dreams must be a positive integer, got {num_dreams!r}")

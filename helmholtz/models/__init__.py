@@ -1,6 +1,6 @@
 """The zoo's models: every family follows the protocol of :class:`Model`."""
 
-from helmholtz.models.base import Model, Sites
+from helmholtz.models.base import Conditioned, Model, Sites
 from helmholtz.models.linear import (
     BinaryFactors,
     FactorAnalysis,
@@ -9,7 +9,7 @@ from helmholtz.models.linear import (
     ProbabilisticPCA,
     SparseCoding,
 )
-from helmholtz.models.nonlinear import HierarchicalLVM, NonlinearLVM
+from helmholtz.models.nonlinear import ConditionalLVM, HierarchicalLVM, NonlinearLVM
 from helmholtz.models import markov, simulators
 from helmholtz.models.markov import AutoRegressive, HiddenMarkovModel, LinearDynamicalSystem
 from helmholtz.models.hierarchical import HierarchicalNormal
@@ -28,6 +28,8 @@ __all__ = [
     "HiddenMarkovModel",
     "LinearDynamicalSystem",
     "BinaryFactors",
+    "ConditionalLVM",
+    "Conditioned",
     "EightSchools",
     "FactorAnalysis",
     "GaussianMixture",

@@ -13,7 +13,7 @@ Site conventions inside a program:
 
 from __future__ import annotations
 
-from typing import ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -32,6 +32,45 @@ class Sites(NamedTuple):
     global_latents: tuple[str, ...]
     local_latents: tuple[str, ...]
     deterministic: tuple[str, ...]
+
+
+class Conditioned(NamedTuple):
+    """The data of a conditional model: observations ``x`` (one row per data point) and
+    the covariates ``y`` each row is conditioned on (a class label, a stimulus), row by
+    row: ``hz.fit(model, Conditioned(x, y), key, method=...)``.
+
+    A pytree, so minibatches, ``jit`` and ``vmap`` take rows of both together. ``x`` is
+    None where the program is to simulate observations for the covariates ``y``.
+    """
+
+    x: Any
+    y: Any
+
+
+def num_rows(data) -> int:
+    """The number of data points (rows) of an array or a :class:`Conditioned`."""
+    return int(jax.tree.leaves(data)[0].shape[0])
+
+
+def take_rows(data, indices):
+    """The rows ``indices`` of an array or of both parts of a :class:`Conditioned`."""
+    return jax.tree.map(lambda part: jnp.asarray(part)[indices], data)
+
+
+def observations(data):
+    """The observed array of ``data`` (what the site ``"x"`` sees)."""
+    return data.x if isinstance(data, Conditioned) else data
+
+
+def unobserved(data):
+    """The program input that simulates new observations in place of ``data``'s: its
+    covariates for a conditional model, None otherwise."""
+    return data._replace(x=None) if isinstance(data, Conditioned) else None
+
+
+def with_observations(data, x):
+    """``data`` with its observations replaced by ``x`` (covariates kept)."""
+    return data._replace(x=x) if isinstance(data, Conditioned) else x
 
 
 class Model:
@@ -56,7 +95,7 @@ class Model:
 
     def num_points_of(self, x) -> int | None:
         """How many independent data points ``x`` holds (passed back to the program)."""
-        return None if x is None else int(np.shape(x)[0])
+        return None if x is None else num_rows(x)
 
     @property
     def continuous_latents(self) -> bool:

@@ -13,8 +13,10 @@ import numpy as np
 from helmholtz.data.arrays import load_array
 from helmholtz.models import linear, markov, posteriordb
 from helmholtz.models.base import Model
+from helmholtz.models.nonlinear import HierarchicalLVM, NonlinearLVM
 from helmholtz.models.simulators import sbibm
 from helmholtz.models.simulators.hodgkin_huxley import HodgkinHuxley, step_current
+from helmholtz.priors import Gaussian
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,26 @@ def _sequence(constructor, size_option: str, event_ndim: int):
     return build
 
 
+def _nonlinear(constructor):
+    """A network-decoder model of a (num_points, obs_dim) matrix, Gaussian latents."""
+
+    def build(path, **options):
+        x = load_array(path)
+        if x.ndim != 2:
+            raise ValueError(f"{path}: expected a (num_points, obs_dim) matrix, got shape {x.shape}")
+        latent_dim = int(options.pop("latent_dim", 2))
+        return constructor(Gaussian(latent_dim), x.shape[1], **options), x
+
+    return build
+
+
+def _lfads(path, **options):
+    x = load_array(path)
+    if x.ndim != 3:
+        raise ValueError(f"{path}: LFADS needs spike counts shaped (trials, time bins, neurons), got shape {x.shape}")
+    return markov.LFADS(num_neurons=x.shape[2], num_steps=x.shape[1], **options), x
+
+
 def _sbibm_task(name):
     def build(path, **options):
         x = np.ravel(load_array(path))
@@ -131,6 +153,9 @@ ZOO = {
         ZooEntry("lds", "linear dynamical system, states integrated by the Kalman filter", _sequence(markov.LinearDynamicalSystem, "state_dim", 2), lambda: markov.LinearDynamicalSystem(1, 2), "state_dim"),
         ZooEntry("poisson-lds", "linear dynamical system with Poisson spike counts, states sampled", _sequence(markov.PoissonLinearDynamicalSystem, "state_dim", 2), lambda: markov.PoissonLinearDynamicalSystem(1, 2), "state_dim"),
         ZooEntry("ar", "autoregressive AR(K) process (one column)", _sequence(markov.AutoRegressive, "order", 1), lambda: markov.AutoRegressive(2), "order"),
+        ZooEntry("nonlinear-lvm", "latent Gaussian causes through a neural-network decoder (a VAE's model)", _nonlinear(NonlinearLVM), lambda: NonlinearLVM(Gaussian(1), 3, hidden=(4,)), "latent_dim, likelihood, hidden, network, image_shape"),
+        ZooEntry("hierarchical-lvm", "two stochastic layers z -> h -> x, network decoders", _nonlinear(HierarchicalLVM), lambda: HierarchicalLVM(Gaussian(1), 3, hidden=(4,), middle_dim=2, top_hidden=(4,)), "latent_dim, middle_dim, likelihood"),
+        ZooEntry("lfads", "LFADS: a GRU generator of Poisson spike trains (.npy of trials x bins x neurons)", _lfads, lambda: markov.LFADS(num_neurons=3, num_steps=5, generator_dim=4, factor_dim=2, encoder_dim=4), "generator_dim, factor_dim, encoder_dim"),
         ZooEntry("low-dim-gauss-mix", "two-component 1-D mixture, ordered means (posteriordb)", _low_dim_gauss_mix, posteriordb.LowDimGaussMix),
     ]
 }
