@@ -44,9 +44,6 @@ def test_sbc_of_nuts_on_factor_analysis_is_uniform():
     result.plot()
 
 
-# 20 NUTS fits: about 100 s here, since NumPyro 0.22 recompiles its sampling loop on
-# every run; the negative control below stays in the default suite.
-@pytest.mark.slow
 def test_sbc_of_nuts_passes_on_a_small_run():
     """The same check with 20 fits (ranks among 19 draws, 5 bins of 4 expected): weaker,
     but a biased or over-confident sampler (see the point-estimate test below, 20 fits too)

@@ -73,6 +73,32 @@ def test_nuts_reports_convergence(nuts_fit):
     assert nuts_fit.sample_stats["diverging"].shape == (2, 200)
 
 
+def test_refitting_new_data_reuses_the_compiled_sampler(nuts_fit):
+    """SBC and per-subject fits refit one model to new data of the same shape: the chains
+    must run through the sampler compiled for the first fit (NumPyro's MCMC recompiled
+    its loop on every run, 3 s and ~500 memory mappings each), and give the draws that a
+    freshly compiled sampler gives for the new data."""
+    from helmholtz.inference.nuts import _runner
+
+    model = EightSchools(sigma=SIGMA)
+    reused = hz.fit(model, Y + 10, method="nuts", key=1, **QUICK_NUTS)
+    compiled = _runner(model, 200, 200, 0.8, 10, False, False).compiled[nuts_fit.options["chain_method"]]
+    assert compiled._cache_size() == 1
+    _runner.cache_clear()
+    fresh = hz.fit(model, Y + 10, method="nuts", key=1, **QUICK_NUTS)
+    for name, draws in reused.posterior.draws.items():
+        np.testing.assert_allclose(draws, fresh.posterior.draws[name], rtol=1e-5, atol=1e-6)
+    assert not np.allclose(reused.posterior.draws["mu"], nuts_fit.posterior.draws["mu"])
+
+
+def test_nuts_refuses_an_unknown_chain_method_and_missing_devices():
+    with pytest.raises(ValueError, match="chain_method must be one of"):
+        hz.fit(EightSchools(sigma=SIGMA), Y, method="nuts", chain_method="threads", **QUICK_NUTS)
+    if jax.local_device_count() < 2:
+        with pytest.raises(ValueError, match="parallel chains need a device each"):
+            hz.fit(EightSchools(sigma=SIGMA), Y, method="nuts", chain_method="parallel", **QUICK_NUTS)
+
+
 def test_svi_records_loss_and_stops_on_a_plateau():
     """A delta guide on a conjugate-like problem converges: early stopping must end it
     well before num_steps, and the loss must have gone down."""

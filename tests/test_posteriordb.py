@@ -32,9 +32,7 @@ def _c2st_and_mean_errors(fit, name):
 @pytest.mark.parametrize(
     "name",
     [
-        # About 100 s (10 parameters, deep trees in the funnel's neck); the default suite
-        # checks this posterior against the reference with the SVI flow guide below.
-        pytest.param("eight_schools_noncentered", marks=pytest.mark.slow),
+        "eight_schools_noncentered",
         "low_dim_gauss_mix",
         # About 50 s each (compilation, sampling and the classifier's cross validation, a
         # third each), over the default suite's 40 s per case; the log-joint tests below

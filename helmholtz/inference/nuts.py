@@ -5,9 +5,11 @@ from __future__ import annotations
 import functools
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from numpyro.diagnostics import effective_sample_size, split_gelman_rubin
-from numpyro.infer import MCMC, NUTS
+from numpyro.infer import NUTS
+from tqdm.auto import tqdm
 
 from helmholtz.inference.fit import DrawsPosterior, Fit
 from helmholtz.inference.registry import register_backend, requires_sampling_without_params
@@ -22,6 +24,9 @@ _SAMPLE_STATS = {
 }
 
 
+CHAIN_METHODS = ("sequential", "vectorized", "parallel")
+
+
 def _default_chain_method(num_chains: int) -> str:
     # Parallel chains need one device each; on a single CPU device sequential chains are
     # faster than vectorised ones, whose trees all wait for the deepest.
@@ -30,24 +35,79 @@ def _default_chain_method(num_chains: int) -> str:
     return "vectorized" if jax.default_backend() == "gpu" else "sequential"
 
 
+class ChainRunner:
+    """NumPyro's NUTS kernel for one model and settings, with its chains run by a
+    ``lax.scan`` over the kernel's ``sample`` that is compiled once and reused.
+
+    Why not ``numpyro.infer.MCMC``: NumPyro 0.22 re-wraps its sampling loop's body in a
+    fresh ``jit`` on every ``run``, so the compilation cache never hits (see
+    pyro-ppl/numpyro#2171): each fit recompiles (about 3 s for a small factor analysis)
+    and keeps another executable in memory (about 500 memory mappings), so the hundreds
+    of fits of a simulation-based calibration ran out of the process's mappings. The
+    kernel, its warm-up adaptation and its transitions are NumPyro's; only the loop
+    around them is ours, an ``init``/``step`` pair as BlackJAX writes its samplers.
+    """
+
+    def __init__(self, model, num_warmup, num_samples, target_accept_prob, max_tree_depth, dense_mass, progress_bar):
+        self.kernel = NUTS(model.program, target_accept_prob=target_accept_prob, max_tree_depth=max_tree_depth, dense_mass=dense_mass)
+        self.num_warmup, self.num_samples, self.progress_bar = num_warmup, num_samples, progress_bar
+        self.bar = None
+        self.compiled = {
+            "sequential": jax.jit(self._run_chain),
+            "vectorized": jax.jit(jax.vmap(self._run_chain, in_axes=(0, None))),
+            "parallel": jax.pmap(self._run_chain, in_axes=(0, None)),
+        }
+
+    def init(self, key, x):
+        """One chain's starting state (NumPyro's initialisation and step-size search)."""
+        return self.kernel.init(key, self.num_warmup, model_args=(x,))
+
+    def _run_chain(self, state, x):
+        """Warm-up, then ``num_samples`` kept draws (constrained) and their statistics."""
+        every = max(1, (self.num_warmup + self.num_samples) // 100)
+
+        def step(state, index):
+            state = self.kernel.sample(state, (x,), {})
+            if self.progress_bar:
+                # The scan's own index is the same for every chain, so under vmap this
+                # stays a branch (one update per step for all chains), not a select.
+                jax.lax.cond(index % every == 0, lambda: jax.debug.callback(self._advance, every), lambda: None)
+            return state
+
+        def draw(state, index):
+            state = step(state, index)
+            return state, (state.z, {name: getattr(state, name) for name in _SAMPLE_STATS})
+
+        state = jax.lax.scan(lambda state, index: (step(state, index), None), state, jnp.arange(self.num_warmup))[0]
+        z, stats = jax.lax.scan(draw, state, jnp.arange(self.num_warmup, self.num_warmup + self.num_samples))[1]
+        return jax.vmap(self.kernel.postprocess_fn((x,), {}))(z), stats
+
+    def _advance(self, steps):
+        if self.bar is not None:
+            self.bar.update(int(steps))
+
+    def run(self, key, x, num_chains: int, chain_method: str):
+        """Draws and statistics shaped (chains, draws, ...)."""
+        states = [self.init(chain_key, x) for chain_key in jax.random.split(key, num_chains)]
+        steps = (self.num_warmup + self.num_samples) * (1 if chain_method == "vectorized" else num_chains)
+        with tqdm(total=steps, desc=f"nuts, {num_chains} chains ({chain_method})", disable=not self.progress_bar, unit="step") as self.bar:
+            if chain_method == "sequential":
+                chains = [self.compiled["sequential"](state, x) for state in states]
+                draws, stats = jax.tree.map(lambda *parts: jnp.stack(parts), *chains)
+            else:
+                stacked = jax.tree.map(lambda *parts: jnp.stack(parts), *states)
+                draws, stats = self.compiled[chain_method](stacked, x)
+            jax.block_until_ready((draws, stats))
+            self.bar.update(steps - self.bar.n)
+        self.bar = None
+        return draws, stats
+
+
 @functools.lru_cache(maxsize=8)
-def _sampler(model, num_warmup, num_samples, num_chains, chain_method, target_accept_prob, max_tree_depth, dense_mass, progress_bar):
-    """One MCMC object per configuration: NumPyro keeps the compiled NUTS kernel inside it,
-    so refitting the same model to new data of the same shape (as SBC does) skips most of
-    the compilation (measured: 11 s for the first fit of a small factor analysis, 2-3 s
-    after; NumPyro still recompiles its outer sampling loop on every run)."""
-    kernel = NUTS(
-        model.program, target_accept_prob=target_accept_prob, max_tree_depth=max_tree_depth, dense_mass=dense_mass
-    )
-    return MCMC(
-        kernel,
-        num_warmup=num_warmup,
-        num_samples=num_samples,
-        num_chains=num_chains,
-        chain_method=chain_method,
-        progress_bar=progress_bar,
-        jit_model_args=True,
-    )
+def _runner(model, *settings) -> ChainRunner:
+    """One runner per model and settings, so refitting the same model to new data of the
+    same shape (as SBC does) reuses its compiled chains."""
+    return ChainRunner(model, *settings)
 
 
 @register_backend(
@@ -76,7 +136,7 @@ def fit_nuts(
         target_accept_prob, max_tree_depth, dense_mass: NUTS's adaptation settings.
         chain_method: ``"parallel"``, ``"sequential"`` or ``"vectorized"``; by default
             parallel when there is a device per chain.
-        progress_bar: show NumPyro's progress bar.
+        progress_bar: show a progress bar (tqdm) of the sampler's steps.
 
     ``fit.diagnostics`` holds ``r_hat`` and ``ess`` (per site, split R-hat and bulk ESS
     over the chains) and ``num_divergent``.
@@ -93,10 +153,13 @@ def fit_nuts(
         dense_mass=dense_mass,
         chain_method=chain_method or _default_chain_method(num_chains),
     )
-    mcmc = _sampler(model, **options, progress_bar=progress_bar)
-    mcmc.run(key, x, extra_fields=tuple(_SAMPLE_STATS))
-    draws = mcmc.get_samples(group_by_chain=True)
-    extra = mcmc.get_extra_fields(group_by_chain=True)
+    if options["chain_method"] not in CHAIN_METHODS:
+        raise ValueError(f"nuts: chain_method must be one of {CHAIN_METHODS}, got {options['chain_method']!r}")
+    if options["chain_method"] == "parallel" and jax.local_device_count() < num_chains:
+        raise ValueError(f"nuts: parallel chains need a device each; {num_chains} chains, {jax.local_device_count()} devices")
+    runner = _runner(model, num_warmup, num_samples, target_accept_prob, max_tree_depth, dense_mass, progress_bar)
+    draws, extra = runner.run(key, x, num_chains, options["chain_method"])
+    draws = {name: np.asarray(value) for name, value in draws.items()}
     sample_stats = {arviz_name: np.asarray(extra[name]) for name, arviz_name in _SAMPLE_STATS.items()}
     sample_stats["lp"] = -sample_stats["lp"]  # potential energy is the negative log density
     diagnostics = {
