@@ -219,7 +219,8 @@ class Amortisation:
         if hasattr(model, "make_encoder"):
             make_encoder = functools.partial(model.make_encoder, num_outputs)
         else:
-            sizes = (_encoder_input(x).shape[-1], *encoder_hidden, num_outputs)
+            input_size = sum(int(np.prod(np.shape(part)[1:])) for part in jax.tree.leaves(x))
+            sizes = (input_size, *encoder_hidden, num_outputs)
             make_encoder = functools.partial(_mlp_encoder, sizes)
         return cls(model, num_rows(x), tuple(heads), make_encoder, inits, beta)
 

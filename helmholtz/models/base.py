@@ -49,7 +49,8 @@ class Conditioned(NamedTuple):
 
 def num_rows(data) -> int:
     """The number of data points (rows) of an array or a :class:`Conditioned`."""
-    return int(jax.tree.leaves(data)[0].shape[0])
+    parts = data if isinstance(data, Conditioned) else (data,)
+    return int(np.shape(next(part for part in parts if part is not None))[0])
 
 
 def take_rows(data, indices):
