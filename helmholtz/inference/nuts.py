@@ -88,6 +88,8 @@ class ChainRunner:
 
     def run(self, key, x, num_chains: int, chain_method: str):
         """Draws and statistics shaped (chains, draws, ...)."""
+        # One init per chain: NumPyro's init with a batch of keys would replace the
+        # kernel's sample function by a vmapped one, which the compiled runs then inherit.
         states = [self.init(chain_key, x) for chain_key in jax.random.split(key, num_chains)]
         steps = (self.num_warmup + self.num_samples) * (1 if chain_method == "vectorized" else num_chains)
         with tqdm(total=steps, desc=f"nuts, {num_chains} chains ({chain_method})", disable=not self.progress_bar, unit="step") as self.bar:
