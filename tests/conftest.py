@@ -20,7 +20,6 @@ def _close_figures():
 # while the rest of the suite runs on the first; the fixture waits for it, and the tests
 # that use it run last.
 _site_build = None
-_all_cpus = None  # the cores we had before _split_cores, while the build runs
 
 
 def _start_site_build():
@@ -29,37 +28,18 @@ def _start_site_build():
     gallery.BUILD.mkdir(parents=True, exist_ok=True)
     log = open(gallery.BUILD / "quick-build.log", "w")
     process = gallery.build(quick=True, log=log)
-    _split_cores(process.pid)
+    _yield_to_tests(process.pid)
     return process, log
 
 
-def _set_affinity(cpus, pid=None):
-    """Pin every thread of a process (ours by default) to ``cpus``: Linux pins one thread
-    per call, and XLA's thread pool already runs."""
-    tasks = f"/proc/{pid or 'self'}/task"
-    for tid in os.listdir(tasks) if os.path.isdir(tasks) else [pid or 0]:
-        try:
-            os.sched_setaffinity(int(tid), cpus)
-        except OSError:  # a thread that has just ended
-            pass
-
-
-def _split_cores(build_pid):
-    # With both processes free to run on every core, XLA's thread pools in the two wait on
-    # each other's preempted threads: on 2 cores, eight-schools NUTS took 153 s in the
-    # suite against 20 s on one core of its own. So the build gets half the cores and the
-    # tests the other half until the build ends.
-    if not hasattr(os, "sched_getaffinity"):
-        return
-    cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) < 2:
-        return
-    half = len(cpus) // 2
-    _set_affinity(cpus[:half], build_pid)
-    _set_affinity(cpus[half:])
-    global _all_cpus
-    _all_cpus = cpus
-
+def _yield_to_tests(build_pid):
+    # The build runs at the lowest priority, on whatever the tests leave idle. Competing
+    # as an equal, it preempted threads of XLA's pool in the tests, and the pool waits for
+    # its slowest thread: on 2 cores eight-schools NUTS took 153 s in the suite against
+    # 20 s alone. (Pinning the two to a core each was worse: the tests' pools kept their
+    # two threads on one core.)
+    if hasattr(os, "setpriority"):
+        os.setpriority(os.PRIO_PROCESS, build_pid, 19)
 
 
 def _needs_site(item) -> bool:
@@ -100,8 +80,6 @@ def quick_site():
     process, log = _site_build
     process.wait()
     log.close()
-    if _all_cpus is not None:
-        _set_affinity(_all_cpus)
     if process.returncode != 0:
         lines = open(log.name).read().splitlines()
         flagged = [line for line in lines if "WARNING" in line or "ERROR" in line or "Error" in line]
