@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 
 import jax
 import jax.numpy as jnp
@@ -343,6 +344,21 @@ def test_a_simulation_that_blows_up_gives_nan_features_in_both_paths(noisy):
         assert np.isnan(features[0]).all() and np.isfinite(features[1:]).all()
 
 
+def test_a_blow_up_after_the_stimulus_window_gives_nan_features():
+    """Ground truth: the same contract, for a trace that breaks only after stim_off, where
+    the streamed path runs the bare steps and checks finiteness alone: a current of 1e38
+    from 35 ms overflows float32 there; with the current kept at 0 instead, every feature
+    is finite."""
+    dt, healthy = 0.02, step_current(5.0, duration=40.0, dt=0.02, stim_on=5.0, stim_off=30.0)
+    broken = np.where(np.arange(healthy.size) * dt >= 35.0, np.float32(1e38), healthy)
+    for current, expect_nan in ((broken, True), (healthy, False)):
+        model = HodgkinHuxley.cortical(current=current, dt=dt, stim_on=5.0, stim_off=30.0)
+        traces = model.simulate_batch(0, THETA[:2])
+        assert np.isfinite(traces[:, : int(35.0 / dt)]).all()
+        for features in (np.asarray(model.summarize(jnp.asarray(traces))), model.simulate_summaries(0, THETA[:2])):
+            assert np.isnan(features).all() if expect_nan else np.isfinite(features).all()
+
+
 def test_chunk_size_does_not_change_results(noisy):
     """Ground truth: keys are assigned by simulation index, not by chunk, so chunks of 2
     (the last one padded) give the summaries of one chunk of 5."""
@@ -350,6 +366,33 @@ def test_chunk_size_does_not_change_results(noisy):
     np.testing.assert_allclose(
         model.simulate_summaries(7, THETA, chunk_size=2), model.simulate_summaries(7, THETA), rtol=1e-6, atol=1e-6
     )
+
+
+def test_chunks_run_concurrently_on_a_cpu_and_give_the_same_results(noisy, monkeypatch):
+    """Ground truth: keys are assigned by simulation index, so the order in which chunks
+    finish cannot matter. On a CPU one chunk runs per usable core; here five chunks of one
+    simulation run four at a time (from threads seen running them), against one chunk of 5."""
+    from helmholtz.models.simulators import base
+
+    model, _ = noisy
+    assert base.concurrent_chunks(jax.devices("cpu")) == len(os.sched_getaffinity(0))
+    monkeypatch.setattr(base, "concurrent_chunks", lambda devices: 4)
+    threads, compiled = set(), base._compiled
+
+    def recording(*args):
+        function = compiled(*args)
+
+        def run(*inputs):
+            threads.add(threading.get_ident())
+            return function(*inputs)
+
+        return run
+
+    monkeypatch.setattr(base, "_compiled", recording)
+    np.testing.assert_allclose(
+        model.simulate_summaries(7, THETA, chunk_size=1), model.simulate_summaries(7, THETA), rtol=1e-6, atol=1e-6
+    )
+    assert len(threads - {threading.get_ident()}) > 1  # worker threads besides ours
 
 
 _TWO_DEVICES = textwrap.dedent(
