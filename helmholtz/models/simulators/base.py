@@ -269,17 +269,23 @@ def _run_in_chunks(model: Simulator, what: str, key, theta, chunk_size: int | No
         return np.zeros((0,) + tuple(model.observation_shape), np.float32)
     outputs = []
     with tqdm(total=len(theta), desc=f"simulating {model.name}", disable=not progress_bar, unit="sim") as bar:
-        if (function, chunk) not in _compiled_shapes:
+        if (id(function), chunk) not in _compiled_shapes:
             # The first chunk alone: it compiles, and concurrent first calls would each compile.
             outputs.append(run(starts[0]))
             bar.update(len(outputs[0]))
-            _compiled_shapes.add((function, chunk))
-        with ThreadPoolExecutor(max(1, min(workers, len(starts) - len(outputs)))) as pool:
+            _compiled_shapes.add((id(function), chunk))
+        pool = ThreadPoolExecutor(max(1, min(workers, len(starts) - len(outputs))))
+        try:
             for output in pool.map(run, starts[len(outputs) :]):
                 outputs.append(output)
                 bar.update(len(output))
+        finally:
+            # On an error or Ctrl-C the chunks not yet started are dropped, not run.
+            pool.shutdown(wait=True, cancel_futures=True)
     return np.concatenate(outputs)
 
 
-# (compiled function, chunk size) pairs that have run: their next calls can start at once.
+# (id of the compiled function, chunk size) of the calls that have compiled: the next ones can
+# start at once. Ids, so that _compiled's cache alone decides what stays alive (a reused id
+# only costs a compilation run twice at once).
 _compiled_shapes: set = set()
