@@ -224,8 +224,8 @@ def default_chunk_size(model: Simulator, devices) -> int:
 def concurrent_chunks(devices) -> int:
     """How many chunks run at once. On a CPU, one per core that no device of the mesh
     already uses: XLA runs the small per-step kernels of one computation on one core, so a
-    chunk per core is what uses the machine (HH summaries on 2 cores: 2.3x the simulations
-    per second of one chunk at a time). One elsewhere: a GPU is kept busy by one chunk."""
+    chunk per core is what uses the machine (HH summaries on 2 cores: 1.9x the simulations
+    per second of one chunk at a time on one core). One elsewhere: a GPU is kept busy by one chunk."""
     if devices[0].platform != "cpu":
         return 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

@@ -17,8 +17,8 @@ current: ``noise / sqrt(dt)`` times a standard normal draw per step.
 How it is made fast (measured on a 2-core AMD EPYC, one core, float32, batch 2,000 x
 72,500 steps of the cortical model with noise; ``benchmarks/hh_throughput.py`` for more):
 ``simulate_summaries`` went from 1.2e7 to 4.2e7 simulation steps per second (CPU time), and
-later to about 9.6e7 (512-bit vectors, the lagged products per block, bare steps after the
-stimulus). On a CPU the base class runs a chunk per core at a time.
+later to about 9.6e7 (512-bit vectors, the lagged products per block, lighter steps
+outside the stimulus window). On a CPU the base class runs a chunk per core at a time.
 
 * One batched integration: every batched method vmaps :meth:`HodgkinHuxley.simulate_one`,
   which (through ``jax.custom_batching.custom_vmap``) runs :meth:`_simulate_batch` on the
@@ -321,8 +321,8 @@ class HodgkinHuxley(Simulator):
 
         # Before and after the stimulus window the features read only the resting
         # potential's moments (before) and whether V stays finite (both), so the blocks
-        # wholly outside it run lighter steps: (0.14 + 0.17 of an Allen sweep's steps; the
-        # benchmark's protocol ran 1.2x faster in all).
+        # wholly outside it run lighter steps: 31% of an Allen sweep's steps; 1.13x faster
+        # in all on the benchmark's protocol.
         resting, streamed = stream.first // block if stream.first >= 2 else 0, -(-stream.last // block)
         block_indices = jnp.arange(num_blocks, dtype=jnp.int32)
         step_acc, block_acc = stream.init_step(v0), stream.init_block(batch)
@@ -444,8 +444,8 @@ class _FeatureStream:
     """The features of :func:`voltage_features`, accumulated while a simulation runs.
 
     The trace comes in blocks of ``block`` samples ``k = block_index * block + i`` (the
-    sample k is V after k steps), and everything is accumulated per step, in the scan's
-    carry: a running sum costs a tenth of a step's arithmetic, while a pass over a stored
+    sample k is V after k steps), and everything but the lagged products is accumulated per
+    step, in the scan's carry: a running sum costs a tenth of a step's arithmetic, while a pass over a stored
     block (and the transposes XLA adds to reduce over time) cost more than the step.
 
     * Moments: power sums of V about the first sample of the block (so they keep float32
