@@ -444,9 +444,10 @@ class _FeatureStream:
     """The features of :func:`voltage_features`, accumulated while a simulation runs.
 
     The trace comes in blocks of ``block`` samples ``k = block_index * block + i`` (the
-    sample k is V after k steps), and everything but the lagged products is accumulated per
-    step, in the scan's carry: a running sum costs a tenth of a step's arithmetic, while a pass over a stored
-    block (and the transposes XLA adds to reduce over time) cost more than the step.
+    sample k is V after k steps), and everything but the lagged products is accumulated
+    per step, in the scan's carry: a running sum costs a tenth of a step's arithmetic,
+    while a reduction over a stored block (and the transposes XLA adds to reduce over
+    time) cost more than the step.
 
     * Moments: power sums of V about the first sample of the block (so they keep float32
       accuracy), turned into central moments at the end of each block and merged into
