@@ -21,18 +21,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 pytestmark = pytest.mark.slow
 
 
+# nflows' LU transform (inside sbi's nsf) calls torch.triangular_solve, which torch 2.x deprecates.
+@pytest.mark.filterwarnings("ignore:torch.triangular_solve is deprecated:UserWarning")
 @pytest.mark.parametrize("task", ["two_moons", "gaussian_linear", "slcp"])
 def test_npe_matches_the_published_sbibm_figures(task):
     """Mean C2ST over the 10 observations no worse than sbibm's NPE at 10^4 simulations.
 
-    We score 2,000 + 2,000 draws (sbibm: 10,000 + 10,000, about 3 minutes per C2ST here);
-    fewer draws make the classifier weaker, so the published figure is compared with a
-    margin of 0.01 in the other direction: ours must be at least 0.01 below it.
+    sbibm's protocol throughout: its NPE's estimator (nflows' neural spline flow), 10,000
+    simulations, 10,000 + 10,000 draws per C2ST with its classifier, so the published figure
+    is the bound itself (fewer draws weaken the classifier: up to 0.04 lower on one two_moons
+    observation at 2,000). On one core: two_moons about 8 minutes, slcp 17, gaussian_linear
+    45 (its ten 10-dimensional C2STs).
     """
     from sbibm_npe import PUBLISHED_NPE, score_task
 
-    result = score_task(task, 10_000, 2_000, estimator="zuko_nsf")  # sbibm's NPE used NSF
-    assert result["scores"].mean() <= PUBLISHED_NPE[task][10_000] - 0.01, result["scores"]
+    scores = score_task(task, 10_000, 10_000, estimator="nsf")["scores"]
+    print(f"{task}: mean C2ST {scores.mean():.3f} (published {PUBLISHED_NPE[task][10_000]}), per observation {np.round(scores, 3)}")
+    assert scores.mean() <= PUBLISHED_NPE[task][10_000], scores
 
 
 def test_npe_on_the_cortical_hodgkin_huxley_model_is_calibrated():
