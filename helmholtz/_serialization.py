@@ -1,14 +1,16 @@
 """A safe on-disk format: JSON for structure, ``.npy`` (no pickle) for arrays, in one zip.
 
 Only classes marked :func:`serializable` (the models and priors of this package, and any
-a user registers) can be rebuilt on load, so opening a file never runs arbitrary code the
-way unpickling does. Files are written to a temporary name and renamed into place, so a
+a user registers) and the distributions and transforms of ``numpyro.distributions`` (by
+their constructor arguments) can be rebuilt on load, so opening a file never runs
+arbitrary code the way unpickling does. Files are written to a temporary name and renamed into place, so a
 crash mid-write leaves either the old file or the new one, never half of one.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import io
 import json
 import os
@@ -26,11 +28,86 @@ _MANIFEST = "helmholtz.json"
 
 
 def serializable(cls: type) -> type:
-    """Allow instances of the dataclass ``cls`` to be saved and rebuilt by name."""
+    """Allow instances of the dataclass ``cls`` to be saved and rebuilt by name.
+
+    A user's own model class needs this decorator to be saved; loading a file that names
+    the class then needs the module that defines it imported first.
+    """
     if not dataclasses.is_dataclass(cls):
-        raise TypeError(f"{cls.__name__} must be a dataclass to be serializable")
+        raise TypeError(f"{cls.__name__} must be a dataclass to be serializable (decorate it with @dataclass first)")
     _REGISTRY[f"{cls.__module__}.{cls.__qualname__}"] = cls
     return cls
+
+
+def register_alias(old_name: str, rebuild) -> None:
+    """Rebuild entries that an earlier release saved under ``old_name`` (a class that has
+    since moved or become a function) with ``rebuild(**fields)``."""
+    _REGISTRY[old_name] = rebuild
+
+
+# -- NumPyro distributions and transforms, by their constructor arguments ------------------
+# A distribution is saved as its class name in ``numpyro.distributions`` and the arguments
+# its constructor takes, read from the instance's own fields (NumPyro's pytree fields: the
+# parametrisation it stores, e.g. MultivariateNormal's scale_tril, not the lazy covariance).
+# Only names found in that namespace are rebuilt, so a file cannot name arbitrary code.
+_ATTRIBUTE_OF_ARGUMENT = {"base_distribution": "base_dist"}
+
+
+def _constructor_arguments(value) -> dict:
+    import numpyro.distributions as dist
+
+    cls = type(value)
+    if isinstance(value, dist.Distribution):
+        stored = set(cls.gather_pytree_data_fields()) | set(cls.gather_pytree_aux_fields())
+    else:
+        stored = set(vars(value))
+    arguments = {}
+    for name, parameter in inspect.signature(cls.__init__).parameters.items():
+        if name in ("self", "validate_args") or parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            continue
+        attribute = _ATTRIBUTE_OF_ARGUMENT.get(name, name)
+        if attribute in stored and attribute in vars(value):
+            argument = vars(value)[attribute]
+        elif isinstance(getattr(cls, attribute, None), property):
+            argument = getattr(value, attribute)
+        else:
+            continue
+        if argument is None:
+            continue
+        if isinstance(argument, dist.constraints.Constraint):
+            if argument is not parameter.default:
+                raise TypeError(f"cannot save {cls.__name__}: its argument {name!r} is a constraint other than the default")
+            continue
+        arguments[name] = argument
+    return arguments
+
+
+def _numpyro_class(node: dict):
+    import numpyro.distributions as dist
+
+    if "__distribution__" in node:
+        name, namespace, base = node["__distribution__"], dist, dist.Distribution
+    else:
+        name, namespace, base = node["__transform__"], dist.transforms, dist.transforms.Transform
+    cls = getattr(namespace, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise ValueError(f"the file names {name!r}, which is not a NumPyro distribution or transform")
+    return cls
+
+
+def _is_numpyro(value) -> str | None:
+    """"__distribution__" or "__transform__" for NumPyro objects (without importing NumPyro
+    for files that hold none), else None."""
+    module = type(value).__module__
+    if not module.startswith("numpyro.distributions"):
+        return None
+    import numpyro.distributions as dist
+
+    if isinstance(value, dist.Distribution):
+        return "__distribution__"
+    if isinstance(value, dist.transforms.Transform):
+        return "__transform__"
+    return None
 
 
 class _Encoder:
@@ -44,6 +121,16 @@ class _Encoder:
                 raise TypeError(f"{name} is not marked @serializable and cannot be saved")
             fields = {f.name: self(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init}
             return {"__class__": name, "fields": fields}
+        if (tag := _is_numpyro(value)) is not None:
+            node = {tag: type(value).__name__}
+            try:
+                known = _numpyro_class(node) is type(value)
+            except ValueError:
+                known = False
+            if not known:
+                raise TypeError(f"cannot save {type(value).__qualname__}: only classes exported by numpyro.distributions can")
+            node["arguments"] = self(_constructor_arguments(value))
+            return node
         if hasattr(value, "__array__") and not isinstance(value, (int, float, bool, str)):
             array = np.asarray(value)
             key = f"a{len(self.arrays)}"
@@ -73,6 +160,11 @@ def _decode(node: Any, arrays: dict[str, np.ndarray]) -> Any:
         return tuple(_decode(v, arrays) for v in node["__tuple__"])
     if "__list__" in node:
         return [_decode(v, arrays) for v in node["__list__"]]
+    if "__distribution__" in node or "__transform__" in node:
+        arguments = _decode(node["arguments"], arrays)
+        if "batch_shape" in arguments:
+            arguments["batch_shape"] = tuple(arguments["batch_shape"])
+        return _numpyro_class(node)(**arguments)
     if "__class__" in node:
         cls = _REGISTRY.get(node["__class__"])
         if cls is None:

@@ -1,11 +1,26 @@
-"""The prior library of the latent-variable models.
+"""The one prior vocabulary: any NumPyro distribution, named.
 
-Each prior is a small frozen dataclass that declares its dimension and parameters, checks
-them once at construction, and hands out the NumPyro distribution of one latent vector
-``z`` of length ``dim``. Models never hard-code a prior: they take one of these.
+A prior is a NumPyro distribution wherever one is declared:
 
-Discrete priors (:class:`Bernoulli`, :class:`Categorical`) also enumerate their support,
-which lets a model sum its local latents out exactly instead of sampling them.
+* a **parameter** of a simulator or an observer is a :class:`Parameter`: a name, any
+  NumPyro distribution (scalar or joint, bounded or transformed: ``dist.LogUniform``,
+  ``dist.HalfNormal``, ``dist.Gamma``, ``dist.MultivariateNormal(loc,
+  precision_matrix=P)`` over a vector) and a unit. :func:`Uniform` and :func:`Normal` are
+  shorthands for the two commonest;
+* the **latent vector** z of a latent-variable model (``LinearLVM(prior=...)``) is a
+  NumPyro distribution with event shape ``(dim,)``, or one of the named priors below
+  (:class:`Gaussian`, :class:`Laplace`, :class:`VonMises`, :class:`Bernoulli`,
+  :class:`Categorical`), which check their arguments and, for the discrete ones, enumerate
+  their support so that a model can sum its local latents out exactly.
+
+Every prior saves with the model that declares it (:mod:`helmholtz._serialization` stores
+a NumPyro distribution by its constructor arguments) and converts to what ``sbi`` needs in
+one place (:func:`helmholtz.inference.simulation_based.torch_prior`), whatever its family.
+
+    from numpyro import distributions as dist
+    hz.priors.Parameter("g_K", dist.LogUniform(0.1, 30.0), unit="mS/cm^2")
+    hz.priors.Parameter("w", dist.MultivariateNormal(jnp.zeros(20), precision_matrix=P))
+    hz.models.LinearLVM(prior=dist.Laplace(0.0, 1.0).expand([16]).to_event(1), obs_dim=64)
 """
 
 from __future__ import annotations
@@ -15,8 +30,10 @@ import math
 from dataclasses import dataclass
 
 import jax.numpy as jnp
+import numpy as np
 import numpyro.distributions as dist
 
+from helmholtz import _serialization
 from helmholtz._serialization import serializable
 
 # 2**16 joint states is the most we enumerate: beyond it the collapsed likelihood's
@@ -40,8 +57,142 @@ def _check_positive(prior: str, field: str, value: float) -> None:
     )
 
 
+def _describe(value):
+    """A hashable, comparable description of a NumPyro distribution: its class and
+    constructor arguments, as the file format stores them."""
+    if isinstance(value, dist.Distribution | dist.transforms.Transform):
+        arguments = _serialization._constructor_arguments(value)
+        return (type(value).__name__, tuple((name, _describe(arg)) for name, arg in sorted(arguments.items())))
+    if isinstance(value, list | tuple):
+        return tuple(_describe(item) for item in value)
+    array = np.asarray(value)
+    return (array.dtype.str, array.shape, array.tobytes())
+
+
+def support_bounds(distribution: dist.Distribution) -> tuple[np.ndarray, np.ndarray]:
+    """The lower and upper bounds of ``distribution``'s support, shaped like one draw;
+    -inf and inf where it is unbounded (read from NumPyro's support constraint)."""
+    support = distribution.support
+    while isinstance(support, dist.constraints.independent):
+        support = support.base_constraint
+    shape = distribution.event_shape
+    low = np.broadcast_to(np.asarray(getattr(support, "lower_bound", -np.inf), np.float64), shape)
+    high = np.broadcast_to(np.asarray(getattr(support, "upper_bound", np.inf), np.float64), shape)
+    return low.copy(), high.copy()
+
+
+@serializable
+@dataclass(frozen=True, eq=False)
+class Parameter:
+    """A named parameter of a simulator or an observer and its prior.
+
+    Attributes:
+        name: the parameter's name (its NumPyro site).
+        prior: any NumPyro distribution of one value of the parameter: ``batch_shape``
+            ``()``; its ``event_shape`` is the parameter's shape (``()`` for a scalar,
+            ``(k,)`` for a vector with a joint prior such as a MultivariateNormal).
+        unit: the parameter's unit, for labels.
+    """
+
+    name: str
+    prior: dist.Distribution
+    unit: str = ""
+
+    def __post_init__(self):
+        _require(isinstance(self.name, str) and self.name.isidentifier(), f"a parameter's name must be an identifier, got {self.name!r}")
+        if not isinstance(self.prior, dist.Distribution):
+            raise TypeError(
+                f"parameter {self.name!r}: the prior must be a NumPyro distribution "
+                f"(numpyro.distributions), got {type(self.prior).__name__}"
+            )
+        _require(
+            self.prior.batch_shape == (),
+            f"parameter {self.name!r}: the prior must describe one value (batch_shape ()), got batch_shape "
+            f"{self.prior.batch_shape}; for a vector use a joint distribution or .to_event(1)",
+        )
+        _require(
+            not self.prior.support.is_discrete,
+            f"parameter {self.name!r}: the prior must be continuous, {type(self.prior).__name__} is discrete",
+        )
+        try:
+            _describe(self.prior)
+        except TypeError as error:
+            raise TypeError(f"parameter {self.name!r}: this prior cannot be saved ({error})") from None
+
+    def __eq__(self, other):
+        return isinstance(other, Parameter) and self._description() == other._description()
+
+    def __hash__(self):
+        return hash(self._description())
+
+    def _description(self):
+        return (self.name, self.unit, _describe(self.prior))
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.prior.event_shape)
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    def distribution(self) -> dist.Distribution:
+        """The prior (the NumPyro distribution the program samples the parameter from)."""
+        return self.prior
+
+    @property
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """The support's lower and upper bounds (-inf / inf where unbounded)."""
+        return support_bounds(self.prior)
+
+    @property
+    def low(self) -> float:
+        """The lower bound of a scalar parameter's support (-inf when unbounded)."""
+        return float(self.bounds[0])
+
+    @property
+    def high(self) -> float:
+        """The upper bound of a scalar parameter's support (inf when unbounded)."""
+        return float(self.bounds[1])
+
+    def __repr__(self):
+        return f"Parameter({self.name!r}, {_format(self.prior)}{f', unit={self.unit!r}' if self.unit else ''})"
+
+
+def _format(distribution: dist.Distribution) -> str:
+    arguments = _serialization._constructor_arguments(distribution)
+    shown = ", ".join(
+        f"{name}={float(value):g}" if np.ndim(value) == 0 and not isinstance(value, dist.Distribution) else name
+        for name, value in arguments.items()
+    )
+    return f"{type(distribution).__name__}({shown})"
+
+
+def Uniform(name: str, low: float, high: float, unit: str = "") -> Parameter:  # noqa: N802 (reads as a prior)
+    """A parameter with a uniform prior on [low, high]: ``Parameter(name, dist.Uniform(low, high), unit)``."""
+    _require(
+        math.isfinite(low) and math.isfinite(high) and low < high,
+        f"parameter {name!r}: the prior needs finite low < high, got low={low!r}, high={high!r}",
+    )
+    return Parameter(name, dist.Uniform(float(low), float(high)), unit)
+
+
+def Normal(name: str, loc: float, scale: float, unit: str = "") -> Parameter:  # noqa: N802 (reads as a prior)
+    """A parameter with a normal prior N(loc, scale^2): ``Parameter(name, dist.Normal(loc, scale), unit)``."""
+    _require(
+        math.isfinite(loc) and math.isfinite(scale) and scale > 0,
+        f"parameter {name!r}: the prior needs a finite loc and scale > 0, got loc={loc!r}, scale={scale!r}",
+    )
+    return Parameter(name, dist.Normal(float(loc), float(scale)), unit)
+
+
+# Files saved before the one vocabulary name the two classes that the shorthands replace.
+_serialization.register_alias("helmholtz.models.simulators.base.Uniform", Uniform)
+_serialization.register_alias("helmholtz.models.simulators.base.Normal", Normal)
+
+
 class Prior:
-    """What every prior provides: ``dim``, ``distribution()`` and whether it is discrete."""
+    """What every latent prior provides: ``dim``, ``distribution()`` and whether it is discrete."""
 
     dim: int
     is_discrete: bool = False
@@ -176,4 +327,65 @@ class Categorical(Prior):
         return jnp.eye(self.dim), jnp.log(self._probs())
 
 
-__all__ = ["Prior", "Gaussian", "Laplace", "VonMises", "Bernoulli", "Categorical"]
+@serializable
+@dataclass(frozen=True, eq=False)
+class DistributionPrior(Prior):
+    """A latent prior given as any NumPyro distribution of one latent vector (event shape
+    ``(dim,)``): what a model holds when it is declared with a distribution."""
+
+    prior: dist.Distribution
+
+    def __post_init__(self):
+        if not isinstance(self.prior, dist.Distribution):
+            raise TypeError(f"a latent prior must be a NumPyro distribution, got {type(self.prior).__name__}")
+        _require(
+            self.prior.batch_shape == () and len(self.prior.event_shape) == 1,
+            "a latent prior must be a distribution of one vector z (batch_shape (), event_shape (dim,)), got "
+            f"batch_shape {self.prior.batch_shape} and event_shape {self.prior.event_shape}; "
+            "e.g. dist.Laplace(0.0, 1.0).expand([dim]).to_event(1)",
+        )
+        try:
+            _describe(self.prior)
+        except TypeError as error:
+            raise TypeError(f"this latent prior cannot be saved ({error})") from None
+
+    def __eq__(self, other):
+        return isinstance(other, DistributionPrior) and _describe(self.prior) == _describe(other.prior)
+
+    def __hash__(self):
+        return hash(_describe(self.prior))
+
+    @property
+    def dim(self) -> int:
+        return int(self.prior.event_shape[0])
+
+    @property
+    def is_discrete(self) -> bool:
+        return bool(self.prior.support.is_discrete)
+
+    def distribution(self):
+        return self.prior
+
+    def enumerate_support(self):
+        raise TypeError(
+            f"{type(self.prior).__name__}: declare discrete latents with hz.priors.Bernoulli or "
+            "hz.priors.Categorical, whose joint states can be enumerated to sum them out"
+        )
+
+
+def as_latent_prior(prior) -> Prior:
+    """``prior`` as a latent prior: a named prior as it is, a NumPyro distribution wrapped."""
+    if isinstance(prior, Prior):
+        return prior
+    if isinstance(prior, dist.Distribution):
+        return DistributionPrior(prior)
+    raise TypeError(
+        "prior must be a NumPyro distribution of one latent vector or a helmholtz prior "
+        f"(hz.priors.Gaussian(dim), Laplace, VonMises, Bernoulli, Categorical), got {type(prior).__name__}"
+    )
+
+
+__all__ = [
+    "Bernoulli", "Categorical", "DistributionPrior", "Gaussian", "Laplace", "Normal", "Parameter", "Prior",
+    "Uniform", "VonMises", "as_latent_prior", "support_bounds",
+]

@@ -20,11 +20,13 @@ Hermans et al. 2020).
 from __future__ import annotations
 
 import contextlib
+import functools
 from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpyro.distributions as dist
 import torch
 from tqdm.auto import tqdm
 
@@ -32,33 +34,101 @@ from helmholtz.inference.fit import Fit
 from helmholtz.inference.registry import register_backend
 from helmholtz.inference.simulation_bank import SimulationBank
 from helmholtz.models.base import _as_key
-from helmholtz.models.simulators.base import Normal, Simulator, Uniform
+from helmholtz.models.simulators.base import Simulator
 
 METHODS = ("npe", "nle", "nre")
 _ESTIMATOR_DEFAULTS = {"npe": "zuko_maf", "nle": "maf", "nre": "resnet"}
 
 
-def _unbounded(prior) -> bool:
-    return isinstance(prior, torch.distributions.Independent) and isinstance(prior.base_dist, torch.distributions.Normal)
+class JaxPrior(torch.distributions.Distribution):
+    """A simulator's joint prior as the torch distribution sbi expects, for any declared
+    priors: draws and log densities come from the model's NumPyro distributions (drawn with
+    a seed taken from torch's generator, so sbi's seeding holds), and the support from their
+    bounds, which sbi uses to keep posterior mass inside the prior and to transform
+    parameters to an unbounded space."""
+
+    arg_constraints: dict = {}
+    has_rsample = False
+
+    def __init__(self, model: Simulator):
+        self.model = model
+        low, high = (np.concatenate([np.ravel(b) for b in part]) for part in zip(*(p.bounds for p in model.parameters)))
+        self.low, self.high = torch.tensor(low, dtype=torch.float32), torch.tensor(high, dtype=torch.float32)
+        self._log_prior = jax.jit(model.log_prior)
+        super().__init__(torch.Size(), torch.Size([model.num_theta]), validate_args=False)
+
+    @property
+    def bounded(self) -> bool:
+        """True when some parameter's support has a bound."""
+        return bool(torch.isfinite(self.low).any() or torch.isfinite(self.high).any())
+
+    @property
+    def uniform_on_a_box(self) -> bool:
+        """True when every parameter is uniform: the prior cut to a box is then uniform on it."""
+        return all(isinstance(p.prior, dist.Uniform) for p in self.model.parameters)
+
+    @property
+    def support(self):
+        constraints = torch.distributions.constraints
+        finite_low, finite_high = torch.isfinite(self.low), torch.isfinite(self.high)
+        if bool((finite_low & finite_high).all()):
+            return constraints.independent(constraints.interval(self.low, self.high), 1)
+        if not self.bounded:
+            return constraints.independent(constraints.real, 1)
+
+        def one(low, high, has_low, has_high):
+            if has_low and has_high:
+                return constraints.interval(low, high)
+            if has_low:
+                return constraints.greater_than(low)
+            return constraints.less_than(high) if has_high else constraints.real
+
+        each = [one(*values) for values in zip(self.low, self.high, finite_low.tolist(), finite_high.tolist())]
+        return constraints.independent(constraints.cat(each, dim=-1, lengths=[1] * len(each)), 1)
+
+    @functools.cached_property
+    def _moments(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and sd of each entry of theta (sbi z-scores an unbounded prior's space with
+        them): exact where NumPyro knows them, else from 10,000 draws."""
+        means, sds = [], []
+        draws = self.model.sample_prior(jax.random.PRNGKey(0), 10_000)
+        for p in self.model.parameters:
+            try:
+                mean, sd = np.ravel(p.prior.mean), np.sqrt(np.ravel(p.prior.variance))
+            except NotImplementedError:
+                mean, sd = np.full(p.size, np.nan), np.full(p.size, np.nan)
+            sample = np.asarray(draws[p.name]).reshape(-1, p.size)
+            exact = np.isfinite(mean) & np.isfinite(sd)
+            means.append(np.where(exact, mean, sample.mean(0)))
+            sds.append(np.where(exact, sd, sample.std(0)))
+        return torch.tensor(np.concatenate(means), dtype=torch.float32), torch.tensor(np.concatenate(sds), dtype=torch.float32)
+
+    @property
+    def mean(self):
+        return self._moments[0]
+
+    @property
+    def stddev(self):
+        return self._moments[1]
+
+    def sample(self, sample_shape=torch.Size()):
+        sample_shape = torch.Size(sample_shape)
+        seed = int(torch.randint(0, 2**31 - 1, ()))
+        draws = self.model.sample_prior(jax.random.PRNGKey(seed), max(sample_shape.numel(), 1))
+        theta = np.array(self.model.theta_of(draws), dtype=np.float32)
+        return torch.from_numpy(theta).reshape(sample_shape + self.event_shape)
+
+    def log_prob(self, value):
+        theta = value.detach().cpu().to(torch.float32)
+        inside = ((theta >= self.low) & (theta <= self.high)).all(-1)
+        flat = np.asarray(theta.reshape(-1, self.model.num_theta).numpy())
+        log_p = torch.from_numpy(np.array(self._log_prior(flat), dtype=np.float32)).reshape(theta.shape[:-1])
+        return torch.where(inside, log_p, torch.tensor(-torch.inf)).to(value.device)
 
 
-def torch_prior(model: Simulator):
+def torch_prior(model: Simulator) -> JaxPrior:
     """The model's prior as the torch distribution sbi expects (the only conversion)."""
-    from sbi.utils import BoxUniform, MultipleIndependent
-
-    parameters = model.parameters
-    if all(isinstance(p, Uniform) for p in parameters):
-        return BoxUniform(torch.tensor([p.low for p in parameters]), torch.tensor([p.high for p in parameters]))
-    if all(isinstance(p, Normal) for p in parameters):
-        loc, scale = torch.tensor([p.loc for p in parameters]), torch.tensor([p.scale for p in parameters])
-        return torch.distributions.Independent(torch.distributions.Normal(loc, scale), 1)
-    marginals = []
-    for p in parameters:
-        if isinstance(p, Uniform):
-            marginals.append(torch.distributions.Uniform(torch.tensor([p.low]), torch.tensor([p.high])))
-        else:
-            marginals.append(torch.distributions.Normal(torch.tensor([p.loc]), torch.tensor([p.scale])))
-    return MultipleIndependent(marginals, validate_args=False)
+    return JaxPrior(model)
 
 
 @contextlib.contextmanager
@@ -99,7 +169,7 @@ class EstimatorConfig:
             # zuko flows can learn in the prior's unconstrained space, so no posterior mass
             # leaks outside a bounded prior (nflows' maf leaked so much on the Hodgkin-
             # Huxley box that rejecting the leak took longer than training).
-            bounded = self.estimator.startswith("zuko") and not _unbounded(prior)
+            bounded = self.estimator.startswith("zuko") and prior.bounded
             z_score = {"z_score_theta": "transform_to_unconstrained", "x_dist": prior} if bounded else {}
             return posterior_nn(self.estimator, hidden_features=self.hidden_features, num_transforms=self.num_transforms, embedding_net=embedding, **z_score)
         if self.method == "nle":
@@ -247,7 +317,7 @@ def _run(
     if not np.isfinite(x_summary).all():
         raise ValueError(f"{method}: the observation's summary statistics are not finite: {dict(zip(model.feature_names, x_summary))}")
     config = EstimatorConfig(
-        method, estimator or _ESTIMATOR_DEFAULTS[method], hidden_features, num_transforms, embedding_layers, len(model.parameters), len(x_summary)
+        method, estimator or _ESTIMATOR_DEFAULTS[method], hidden_features, num_transforms, embedding_layers, model.num_theta, len(x_summary)
     )
     prior = torch_prior(model)
     bank = SimulationBank(simulation_bank, model) if simulation_bank is not None else None
@@ -339,9 +409,9 @@ def _truncated_prior(prior, conditioned, quantile: float, num_draws: int = 20_00
         return conditioned.log_prob(theta) > threshold
 
     base = prior
-    if isinstance(prior, BoxUniform):
+    if prior.uniform_on_a_box:
         kept = draws[log_density > threshold]
-        low, high = prior.base_dist.low, prior.base_dist.high
+        low, high = prior.low, prior.high
         margin = 0.1 * (kept.max(0).values - kept.min(0).values)
         base = BoxUniform(torch.maximum(kept.min(0).values - margin, low), torch.minimum(kept.max(0).values + margin, high))
     return RestrictedPrior(base, inside, sample_with="rejection")

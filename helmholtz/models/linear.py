@@ -30,7 +30,7 @@ import numpyro.distributions as dist
 
 from helmholtz._serialization import serializable
 from helmholtz.models.base import DATA_PLATE, OBSERVED_SITE, Model, check_finite_array
-from helmholtz.priors import Bernoulli, Categorical, Gaussian, Laplace, Prior
+from helmholtz.priors import Bernoulli, Categorical, Gaussian, Laplace, Prior, as_latent_prior
 
 NOISE_KINDS = ("diagonal", "isotropic")
 
@@ -64,8 +64,10 @@ class LinearLVM(Model):
     has_local_latents = True
 
     def __post_init__(self):
-        if not isinstance(self.prior, Prior):
-            raise TypeError(f"LinearLVM: prior must be a helmholtz.priors prior, got {type(self.prior).__name__}")
+        try:
+            object.__setattr__(self, "prior", as_latent_prior(self.prior))
+        except TypeError as error:
+            raise TypeError(f"LinearLVM: {error}") from None
         if not (isinstance(self.obs_dim, int) and self.obs_dim >= 1):
             raise ValueError(f"LinearLVM: obs_dim must be a positive integer, got {self.obs_dim!r}")
         if self.noise not in NOISE_KINDS:

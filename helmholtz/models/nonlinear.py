@@ -26,7 +26,7 @@ from numpyro.distributions import constraints
 from helmholtz._serialization import serializable
 from helmholtz.models.base import DATA_PLATE, OBSERVED_SITE, Conditioned, Model, check_finite_array
 from helmholtz.models.networks import ACTIVATIONS, MLP, ConvDecoder, apply_to_vectors, network_param, skeleton
-from helmholtz.priors import Prior
+from helmholtz.priors import Prior, as_latent_prior
 
 LIKELIHOODS = ("gaussian", "bernoulli", "poisson")
 DECODERS = ("mlp", "conv")
@@ -86,8 +86,10 @@ class NonlinearLVM(Model):
 
     def __post_init__(self):
         owner = type(self).__name__
-        if not isinstance(self.prior, Prior):
-            raise TypeError(f"{owner}: prior must be a helmholtz.priors prior, got {type(self.prior).__name__}")
+        try:
+            object.__setattr__(self, "prior", as_latent_prior(self.prior))
+        except TypeError as error:
+            raise TypeError(f"{owner}: {error}") from None
         if not (isinstance(self.obs_dim, int) and self.obs_dim >= 1):
             raise ValueError(f"{owner}: obs_dim must be a positive integer, got {self.obs_dim!r}")
         if self.likelihood not in LIKELIHOODS:

@@ -42,7 +42,11 @@ import numpyro.distributions as dist
 from jax.scipy.special import logsumexp
 from jax.scipy.stats import norm
 
+from numpyro import handlers
+from numpyro.primitives import Messenger
+
 from helmholtz._serialization import serializable
+from helmholtz.priors import Parameter
 
 PERCEPTS = ("mean", "median", "mode")
 LAPSE_LOGIT_MEDIAN = float(np.log(0.02 / 0.98))
@@ -172,6 +176,19 @@ def with_lapse(p, lapse):
     return jnp.clip(lapse / 2 + (1 - lapse) * p, 1e-6, 1 - 1e-6)
 
 
+class _ReplacePriors(Messenger):
+    """Sample each named site from the given distribution instead of its default prior
+    (world priors and the observer declare their defaults in their own code)."""
+
+    def __init__(self, priors: dict):
+        self.priors = priors
+        super().__init__()
+
+    def process_message(self, msg):
+        if msg["type"] == "sample" and msg["name"] in self.priors:
+            msg["fn"] = self.priors[msg["name"]]
+
+
 # -- the observer -----------------------------------------------------------------------------
 @serializable
 @dataclass(frozen=True)
@@ -199,6 +216,10 @@ class Observer:
         measurement_padding: how far (internal units) measurements can fall beyond the
             grid on either side; percepts are computed for them too (a few noise widths).
         quadrature_nodes: Gauss-Hermite nodes over the test's measurement.
+        priors: :class:`~helmholtz.priors.Parameter` declarations that replace the default
+            prior of any of the observer's parameters by name, e.g.
+            ``(Parameter("noise", dist.HalfNormal(1.0).expand([2]).to_event(1)),)``; a
+            replacement keeps the parameter's shape. :attr:`parameters` lists them all.
     """
 
     prior: GaussianPrior | PowerLawPrior | PiecewiseLogPrior | None
@@ -212,6 +233,7 @@ class Observer:
     grid: tuple[float, float, int] = (-5.0, 5.0, 256)
     measurement_padding: float = 3.0
     quadrature_nodes: int = 24
+    priors: tuple[Parameter, ...] = ()
 
     def __post_init__(self):
         if self.prior is not None and not isinstance(self.prior, PRIORS):
@@ -230,10 +252,37 @@ class Observer:
         if self.domain == "log" and self.offset > 0 and low < np.log(self.offset) - 1e-9:
             raise ValueError(f"Observer: the grid starts at {low}, below log(offset) = {np.log(self.offset):.4f}, which is s = 0")
         object.__setattr__(self, "grid", (float(low), float(high), int(size)))
+        object.__setattr__(self, "priors", tuple(self.priors))
+        if not all(isinstance(p, Parameter) for p in self.priors):
+            raise TypeError("Observer: priors must be hz.priors.Parameter declarations (a name and a NumPyro distribution)")
+        defaults = {p.name: p for p in self._declared_parameters(replaced=False)}
+        for replacement in self.priors:
+            default = defaults.get(replacement.name)
+            if default is None:
+                raise ValueError(f"Observer: priors names {replacement.name!r}, not a parameter of this observer; its parameters: {sorted(defaults)}")
+            if default.shape != replacement.shape:
+                raise ValueError(
+                    f"Observer: the prior of {replacement.name!r} must have event shape {default.shape}, "
+                    f"got {replacement.shape}"
+                )
 
     # -- parameters -------------------------------------------------------------------
+    @property
+    def parameters(self) -> tuple[Parameter, ...]:
+        """Every parameter with its prior (the defaults, with :attr:`priors` in place)."""
+        return self._declared_parameters(replaced=True)
+
+    def _declared_parameters(self, replaced: bool) -> tuple[Parameter, ...]:
+        program = self.sample_parameters if replaced else self._sample_default_parameters
+        trace = handlers.trace(handlers.seed(program, jax.random.PRNGKey(0))).get_trace()
+        return tuple(Parameter(name, site["fn"]) for name, site in trace.items() if site["type"] == "sample")
+
     def sample_parameters(self) -> dict:
         """NumPyro sample statements for every parameter; returns them by name."""
+        with _ReplacePriors({p.name: p.prior for p in self.priors}):
+            return self._sample_default_parameters()
+
+    def _sample_default_parameters(self) -> dict:
         params = {} if self.prior is None else self.prior.sample_parameters()
         noise_prior = dist.LogNormal(np.log(self.noise_scale), 1.0).expand([self.num_noise_levels]).to_event(1)
         params["noise"] = numpyro.sample("noise", noise_prior)

@@ -1,6 +1,7 @@
 """The simulator protocol: models known only through a stochastic program ``theta -> x``.
 
-A simulator declares its parameters (each with a prior), simulates one data set from one
+A simulator declares its parameters (each a :class:`~helmholtz.priors.Parameter`: a name and
+any NumPyro distribution as its prior, scalar or a joint prior over a vector), simulates one data set from one
 parameter vector as a pure JAX function, and says which summary statistics of a data set
 inference should condition on. Everything batched is derived here once: many simulations
 in chunks that fit memory, spread over every local device with ``jax.sharding`` (and, on a
@@ -8,8 +9,10 @@ CPU, one chunk per core at a time), each simulation seeded by its own index so t
 does not depend on the chunk size, the number of devices or the order chunks finish in.
 
 Simulators have no likelihood, so they are fit by the simulation-based back ends (``npe``,
-``nle``, ``nre``). Their NumPyro ``program`` is the prior alone, one scalar site per
-parameter, which is what sampling the prior, calibration checks and ArviZ export need.
+``nle``, ``nre``). Their NumPyro ``program`` is the prior alone, one site per parameter,
+which is what sampling the prior, calibration checks and ArviZ export need. Batched
+methods take parameter vectors ``theta (n, num_theta)``: each parameter flattened, in the
+declared order (:attr:`Simulator.theta_names` labels the columns).
 """
 
 from __future__ import annotations
@@ -25,60 +28,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
-import numpyro.distributions as dist
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
-from helmholtz._serialization import serializable
 from helmholtz.models.base import Model, _as_key, check_finite_array
+from helmholtz.priors import Normal, Parameter, Uniform  # noqa: F401  (Normal, Uniform: re-exported shorthands)
 
 
 def _require(condition: bool, message: str) -> None:
     if not condition:
         raise ValueError(message)
-
-
-@serializable
-@dataclass(frozen=True)
-class Uniform:
-    """A parameter with a uniform prior on [low, high]."""
-
-    name: str
-    low: float
-    high: float
-    unit: str = ""
-
-    def __post_init__(self):
-        _require(
-            math.isfinite(self.low) and math.isfinite(self.high) and self.low < self.high,
-            f"parameter {self.name!r}: the prior needs finite low < high, got low={self.low!r}, high={self.high!r}",
-        )
-
-    def distribution(self) -> dist.Distribution:
-        return dist.Uniform(self.low, self.high)
-
-
-@serializable
-@dataclass(frozen=True)
-class Normal:
-    """A parameter with a normal prior N(loc, scale^2)."""
-
-    name: str
-    loc: float
-    scale: float
-    unit: str = ""
-
-    def __post_init__(self):
-        _require(
-            math.isfinite(self.loc) and math.isfinite(self.scale) and self.scale > 0,
-            f"parameter {self.name!r}: the prior needs a finite loc and scale > 0, got loc={self.loc!r}, scale={self.scale!r}",
-        )
-
-    def distribution(self) -> dist.Distribution:
-        return dist.Normal(self.loc, self.scale)
-
-
-Parameter = Uniform | Normal
 
 
 class Simulator(Model):
@@ -119,25 +78,55 @@ class Simulator(Model):
     def parameter_names(self) -> tuple[str, ...]:
         return tuple(parameter.name for parameter in self.parameters)
 
+    @property
+    def num_theta(self) -> int:
+        """The length of a parameter vector theta: every parameter's values, flattened."""
+        return sum(parameter.size for parameter in self.parameters)
+
+    @property
+    def theta_names(self) -> tuple[str, ...]:
+        """A label per entry of theta: the name of a scalar parameter, ``name[i]`` for the
+        entries of a vector one."""
+        return tuple(
+            name
+            for p in self.parameters
+            for name in ([p.name] if not p.shape else [f"{p.name}[{i}]" for i in range(p.size)])
+        )
+
     def program(self, x=None, *, num_points=None):
-        """The prior over the parameters, one scalar site each (simulators have no likelihood)."""
+        """The prior over the parameters, one site each (simulators have no likelihood)."""
         for parameter in self.parameters:
-            numpyro.sample(parameter.name, parameter.distribution())
+            numpyro.sample(parameter.name, parameter.prior)
 
     def sample_prior(self, key, num_draws: int) -> dict[str, jnp.ndarray]:
         keys = jax.random.split(_as_key(key), len(self.parameters))
-        return {p.name: p.distribution().sample(k, (num_draws,)) for p, k in zip(self.parameters, keys)}
+        return {p.name: p.prior.sample(k, (num_draws,)) for p, k in zip(self.parameters, keys)}
+
+    def log_prior(self, theta) -> jnp.ndarray:
+        """log p(theta) of parameter vectors ``theta (..., num_theta)``: the sum over parameters."""
+        params = self.params_of(theta)
+        return sum(p.prior.log_prob(params[p.name]) for p in self.parameters)
 
     def theta_of(self, params: dict) -> jnp.ndarray:
-        """Stack named parameters into vectors ``(..., num_parameters)``."""
+        """Named parameters as vectors ``(..., num_theta)``, each parameter flattened."""
         missing = [name for name in self.parameter_names if name not in params]
         _require(not missing, f"{self.name}: parameters {missing} are missing; expected {list(self.parameter_names)}")
-        return jnp.stack([jnp.asarray(params[name], dtype=jnp.float32) for name in self.parameter_names], axis=-1)
+        parts = []
+        for p in self.parameters:
+            value = jnp.asarray(params[p.name], dtype=jnp.float32)
+            batch = value.shape[: value.ndim - len(p.shape)]
+            parts.append(value.reshape(batch + (p.size,)))
+        return jnp.concatenate(parts, axis=-1)
 
     def params_of(self, theta) -> dict[str, jnp.ndarray]:
         """The inverse of :meth:`theta_of`."""
         theta = jnp.asarray(theta)
-        return {name: theta[..., i] for i, name in enumerate(self.parameter_names)}
+        params, start = {}, 0
+        for p in self.parameters:
+            block = theta[..., start : start + p.size]
+            params[p.name] = block[..., 0] if not p.shape else block.reshape(theta.shape[:-1] + p.shape)
+            start += p.size
+        return params
 
     # -- data --------------------------------------------------------------------------
     def validate_data(self, x) -> jnp.ndarray:
@@ -234,10 +223,10 @@ def concurrent_chunks(devices) -> int:
 
 def _run_in_chunks(model: Simulator, what: str, key, theta, chunk_size: int | None, progress_bar: bool, devices=None) -> np.ndarray:
     theta = np.asarray(theta, dtype=np.float32)
-    if theta.ndim != 2 or theta.shape[1] != len(model.parameters):
+    if theta.ndim != 2 or theta.shape[1] != model.num_theta:
         raise ValueError(
-            f"{model.name}: theta must have shape (num_simulations, {len(model.parameters)}) "
-            f"for the parameters {list(model.parameter_names)}, got {theta.shape}"
+            f"{model.name}: theta must have shape (num_simulations, {model.num_theta}) "
+            f"for the parameters {list(model.theta_names)}, got {theta.shape}"
         )
     devices = jax.local_devices() if devices is None else list(devices)
     if not devices:

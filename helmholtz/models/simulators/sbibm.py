@@ -192,7 +192,7 @@ def load_task(name: str) -> tuple[Simulator, np.ndarray, np.ndarray, np.ndarray]
         true_parameters = np.asarray(arrays["true_parameters"])
         reference_draws = np.asarray(arrays["reference_posterior_samples"])
     model = TASKS[name]()
-    dim_theta, dim_x = len(model.parameters), int(np.prod(model.observation_shape))
+    dim_theta, dim_x = model.num_theta, int(np.prod(model.observation_shape))
     shapes_fit = (
         observations.shape[1:] == (dim_x,)
         and true_parameters.shape[1:] == (dim_theta,)

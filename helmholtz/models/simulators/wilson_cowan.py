@@ -40,7 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from helmholtz._serialization import serializable
-from helmholtz.models.simulators.base import Normal, Simulator, Uniform
+from helmholtz.models.simulators.base import Parameter, Simulator, Uniform
 
 # Every quantity that may be a free parameter; the rest of the dataclass is fixed design.
 PARAMETER_NAMES = ("w_EE", "w_EI", "w_IE", "w_II", "P", "Q", "tau_E", "tau_I", "sigma")
@@ -102,7 +102,7 @@ class WilsonCowan(Simulator):
             frequency resolution is 1000 / spectrum_segment Hz.
     """
 
-    priors: tuple[Uniform | Normal, ...] = DEFAULT_PRIORS
+    priors: tuple[Parameter, ...] = DEFAULT_PRIORS
     w_EE: float = 16.0
     w_EI: float = 12.0
     w_IE: float = 15.0
