@@ -1,10 +1,12 @@
 """A safe on-disk format: JSON for structure, ``.npy`` (no pickle) for arrays, in one zip.
 
-Only classes marked :func:`serializable` (the models and priors of this package, and any
-a user registers) and the distributions and transforms of ``numpyro.distributions`` (by
-their constructor arguments) can be rebuilt on load, so opening a file never runs
-arbitrary code the way unpickling does. Files are written to a temporary name and renamed into place, so a
-crash mid-write leaves either the old file or the new one, never half of one.
+Only classes and functions marked :func:`serializable` (the models and priors of this
+package, and any a user registers) and the distributions and transforms of
+``numpyro.distributions`` (by their constructor arguments) can be rebuilt on load, so
+opening a file never runs arbitrary code the way unpickling does: a function is saved by
+its registered name (``module.qualname``), never by its code. Files are written to a
+temporary name and renamed into place, so a crash mid-write leaves either the old file or
+the new one, never half of one.
 """
 
 from __future__ import annotations
@@ -17,26 +19,66 @@ import os
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 _REGISTRY: dict[str, type] = {}
+_FUNCTIONS: dict[str, Callable] = {}
 FORMAT_NAME = "helmholtz"
 FORMAT_VERSION = 1
 _MANIFEST = "helmholtz.json"
 
 
-def serializable(cls: type) -> type:
-    """Allow instances of the dataclass ``cls`` to be saved and rebuilt by name.
+def serializable(obj):
+    """Let instances of the dataclass ``obj``, or the function ``obj``, be saved and rebuilt
+    by name (``module.qualname``); returns ``obj`` unchanged, so it is used as a decorator.
 
-    A user's own model class needs this decorator to be saved; loading a file that names
-    the class then needs the module that defines it imported first.
+    A model class of your own (a frozen dataclass subclassing
+    :class:`~helmholtz.models.Model`) needs it to be saved with a fit, and so does the
+    function a :class:`~helmholtz.models.Program` or
+    :class:`~helmholtz.models.FunctionSimulator` wraps. The file stores the name only, never
+    code: loading a file that names a class or function needs the module that defines
+    it imported first (which registers it again). ::
+
+        @hz.serializable
+        @dataclass(frozen=True)
+        class MyModel(hz.models.Model): ...
+
+        @hz.serializable
+        def my_program(x=None, *, num_points=None): ...
+
+    Args:
+        obj: a dataclass (decorate it with ``@dataclass`` first) or a function defined
+            with ``def`` (a lambda has no name to find it by).
+
+    Returns:
+        ``obj``.
     """
-    if not dataclasses.is_dataclass(cls):
-        raise TypeError(f"{cls.__name__} must be a dataclass to be serializable (decorate it with @dataclass first)")
-    _REGISTRY[f"{cls.__module__}.{cls.__qualname__}"] = cls
-    return cls
+    if isinstance(obj, type):
+        if not dataclasses.is_dataclass(obj):
+            raise TypeError(
+                f"{obj.__name__} must be a dataclass to be serializable (decorate it with @dataclass first, "
+                "under @serializable)"
+            )
+        _REGISTRY[f"{obj.__module__}.{obj.__qualname__}"] = obj
+        return obj
+    if not callable(obj) or not hasattr(obj, "__qualname__"):
+        raise TypeError(f"serializable takes a dataclass or a function, got {type(obj).__name__}")
+    if obj.__name__ == "<lambda>":
+        raise TypeError("a lambda cannot be registered (it has no name to be found by): define it with def")
+    _FUNCTIONS[function_name(obj)] = obj
+    return obj
+
+
+def function_name(function) -> str:
+    """The name a function is saved under: ``module.qualname``."""
+    return f"{getattr(function, '__module__', None)}.{getattr(function, '__qualname__', type(function).__name__)}"
+
+
+def is_registered_function(function) -> bool:
+    """True when ``function`` can be saved: it was marked :func:`serializable`."""
+    return _FUNCTIONS.get(function_name(function)) is function
 
 
 def register_alias(old_name: str, rebuild) -> None:
@@ -118,7 +160,10 @@ class _Encoder:
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
             name = f"{type(value).__module__}.{type(value).__qualname__}"
             if name not in _REGISTRY:
-                raise TypeError(f"{name} is not marked @serializable and cannot be saved")
+                raise TypeError(
+                    f"{name} is not marked @serializable and cannot be saved: decorate the class with "
+                    "@hz.serializable (above @dataclass(frozen=True)), and import its module before hz.load"
+                )
             fields = {f.name: self(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init}
             return {"__class__": name, "fields": fields}
         if (tag := _is_numpyro(value)) is not None:
@@ -144,9 +189,23 @@ class _Encoder:
             return {"__tuple__" if isinstance(value, tuple) else "__list__": [self(v) for v in value]}
         if value is None or isinstance(value, (bool, int, float, str)):
             return value
+        if callable(value) and not isinstance(value, type):
+            return {"__function__": self.function(value)}
         if isinstance(value, (np.integer, np.floating, np.bool_)):
             return value.item()
         raise TypeError(f"cannot save a value of type {type(value).__name__}")
+
+    @staticmethod
+    def function(value) -> str:
+        name = function_name(value)
+        if getattr(value, "__name__", None) == "<lambda>":
+            raise TypeError("cannot save a lambda: define the function with def and decorate it with @hz.serializable")
+        if not is_registered_function(value):
+            raise TypeError(
+                f"cannot save the function {name}: it is not registered. Decorate its definition with "
+                "@hz.serializable (the file stores its name, not its code), and import its module before hz.load"
+            )
+        return name
 
 
 def _decode(node: Any, arrays: dict[str, np.ndarray]) -> Any:
@@ -165,6 +224,14 @@ def _decode(node: Any, arrays: dict[str, np.ndarray]) -> Any:
         if "batch_shape" in arguments:
             arguments["batch_shape"] = tuple(arguments["batch_shape"])
         return _numpyro_class(node)(**arguments)
+    if "__function__" in node:
+        function = _FUNCTIONS.get(node["__function__"])
+        if function is None:
+            raise ValueError(
+                f"the file names the function {node['__function__']!r}, which is not registered: import the "
+                "module that defines it (with @hz.serializable on its definition) before loading"
+            )
+        return function
     if "__class__" in node:
         cls = _REGISTRY.get(node["__class__"])
         if cls is None:

@@ -9,6 +9,10 @@ Site conventions inside a program:
 - the observations are the sample site ``"x"``;
 - per-data-point latents live inside a plate named ``"data"``; every other latent site is
   a global parameter.
+
+:meth:`Model.check_declaration` checks these conventions and that the model is hashable,
+with an error that says what to change; a model class that cannot be hashed (a dataclass
+that is not frozen) is refused when it is instantiated.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any, ClassVar, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpyro.distributions as dist
 from numpyro import handlers
 from numpyro.infer import Predictive
 from numpyro.infer.initialization import init_to_uniform
@@ -74,12 +79,42 @@ def with_observations(data, x):
     return data._replace(x=x) if isinstance(data, Conditioned) else x
 
 
+class SiteInfo(NamedTuple):
+    """What :meth:`Model.check_declaration` reads of one site of a traced program."""
+
+    type: str
+    is_observed: bool
+    is_factor: bool
+    shape: tuple[int, ...]
+
+
+def _unhashable_class_message(name: str) -> str:
+    return (
+        f"{name} cannot be hashed, and back ends cache their compiled code by model: a model is a frozen "
+        f"dataclass. Declare it with @dataclass(frozen=True) (add eq=False if a field holds arrays)"
+    )
+
+
 class Model:
-    """A declared generative model. Subclasses are frozen dataclasses."""
+    """A declared generative model. Subclasses are frozen dataclasses.
+
+    A model class of your own: subclass this, decorate it with ``@dataclass(frozen=True)``
+    (``eq=False`` if a field holds arrays) and, to save fits of it, with
+    :func:`helmholtz.serializable`; write :meth:`program` with the observations as the
+    sample site ``"x"`` and per-data-point latents in the plate ``"data"``. A model from a
+    plain NumPyro function needs no class: :class:`helmholtz.models.Program`.
+    """
 
     has_likelihood: ClassVar[bool] = True
     can_simulate: ClassVar[bool] = True
     has_local_latents: ClassVar[bool] = False
+
+    def __new__(cls, *args, **kwargs):
+        # A dataclass with eq=True that is not frozen sets __hash__ to None; refused here,
+        # before a back end's cache fails on it with "unhashable type".
+        if cls.__hash__ is None:
+            raise TypeError(_unhashable_class_message(cls.__name__))
+        return super().__new__(cls)
 
     @property
     def name(self) -> str:
@@ -107,6 +142,86 @@ class Model:
             for name, site in trace.items()
             if site["type"] == "sample" and not site["is_observed"] and name != OBSERVED_SITE
         )
+
+    # -- checking a declaration ---------------------------------------------------------
+    def check_declaration(self, x=None) -> None:
+        """Check the conventions the back ends rely on; raise an error that says what to change.
+
+        The model must be hashable (back ends cache compiled code by model), and a model
+        with a likelihood must sample its observations at the site ``"x"``, conditioned on
+        the data (``numpyro.sample("x", distribution, obs=x)``): otherwise a fit would
+        silently sample the prior, and the ArviZ export would find no likelihood.
+
+        Args:
+            x: the data, as :meth:`validate_data` returns them; None checks the program
+                without data (it cannot then check that the data are conditioned on).
+
+        Raises:
+            TypeError: the model cannot be hashed.
+            ValueError: the program breaks the observed-site convention.
+        """
+        try:
+            hash(self)
+        except TypeError as error:
+            raise TypeError(
+                f"{self.name} cannot be hashed ({error}), and back ends cache their compiled code by model: "
+                "a model holding arrays must be declared @dataclass(frozen=True, eq=False), or hold tuples"
+            ) from None
+        if self.has_likelihood:
+            self._check_observed_site(self.site_info(x), x)
+
+    def site_info(self, x=None, num_points: int | None = None) -> dict[str, SiteInfo]:
+        """Every sample, deterministic and param site of the program run on the data ``x``
+        (None: simulating ``num_points`` data points, default 2), by name. The program is
+        traced abstractly (``jax.eval_shape``), so nothing is computed."""
+        found: dict[str, SiteInfo] = {}
+        if num_points is None:
+            num_points = 2 if x is None else self.num_points_of(x)
+
+        def run(data):
+            for name, site in self._trace(data, num_points=num_points).items():
+                if site["type"] in ("sample", "deterministic", "param"):
+                    is_factor = site["type"] == "sample" and isinstance(_innermost(site["fn"]), dist.Unit)
+                    found[name] = SiteInfo(
+                        site["type"],
+                        bool(site.get("is_observed")),
+                        is_factor,
+                        tuple(getattr(site["value"], "shape", ())),
+                    )
+            return 0.0
+
+        jax.eval_shape(run, x)
+        return found
+
+    def _check_observed_site(self, sites: dict[str, SiteInfo], x) -> None:
+        factors = [name for name, site in sites.items() if site.is_factor]
+        site = sites.get(OBSERVED_SITE)
+        if site is None or site.type != "sample" or site.is_factor:
+            observed = [name for name, s in sites.items() if s.type == "sample" and s.is_observed and not s.is_factor]
+            problem = (
+                f"{self.name}: its program has no sample site {OBSERVED_SITE!r} for the observations"
+                if site is None
+                else f"{self.name}: its program's site {OBSERVED_SITE!r} is a "
+                f"{site.type if not site.is_factor else 'factor'}, not a sample site of the observations"
+            )
+            advice = [
+                f"{problem} (the convention: numpyro.sample({OBSERVED_SITE!r}, distribution, obs=x)), so the data "
+                f"would never be conditioned on. Its sites: {sorted(sites)}."
+            ]
+            if observed:
+                advice.append(f"Rename its observed site {observed[0]!r} to {OBSERVED_SITE!r}.")
+            if factors:
+                advice.append(
+                    f"A likelihood written with numpyro.factor ({', '.join(map(repr, factors))}) cannot be simulated "
+                    "or exported: write it as a distribution of the data, numpyro.sample('x', distribution, obs=x) "
+                    "(a density numpyro.distributions lacks can subclass numpyro.distributions.Distribution)."
+                )
+            raise ValueError(" ".join(advice))
+        if x is not None and not site.is_observed:
+            raise ValueError(
+                f"{self.name}: its program's site {OBSERVED_SITE!r} is not conditioned on the data: pass them as "
+                f"numpyro.sample({OBSERVED_SITE!r}, distribution, obs=x), with x the program's first argument"
+            )
 
     # -- derived from the program ------------------------------------------------------
     def _trace(self, x=None, num_points: int = 2):
@@ -156,6 +271,13 @@ class Model:
         return predictive(_as_key(key), None, num_points=num_points)[OBSERVED_SITE]
 
 
+def _innermost(distribution):
+    """The distribution under NumPyro's wrappers (Independent, Expanded, Masked)."""
+    while hasattr(distribution, "base_dist"):
+        distribution = distribution.base_dist
+    return distribution
+
+
 def _as_key(key):
     """Accept an int seed or a JAX key, as the public API does everywhere."""
     if isinstance(key, (int, np.integer)):
@@ -164,7 +286,24 @@ def _as_key(key):
 
 
 def check_finite_array(x, owner: str, *, ndim: int | None = None, last_dim: int | None = None) -> jnp.ndarray:
-    """The data checks every model shares: numeric, the right shape, no NaN or inf."""
+    """The data checks every model shares: numeric, the right shape, no NaN or inf.
+
+    For a model's :meth:`~Model.validate_data`:
+    ``return hz.models.check_finite_array(x, self.name, ndim=2)``.
+
+    Args:
+        x: the data.
+        owner: the name the error messages start with (the model's name).
+        ndim: the number of dimensions the data must have, if any.
+        last_dim: the size the last dimension must have, if any.
+
+    Returns:
+        ``x`` as a float JAX array.
+
+    Raises:
+        ValueError: saying what is wrong: missing, not numeric, the wrong shape, empty,
+            or NaN or infinite values (with the index of the first).
+    """
     if x is None:
         raise ValueError(f"{owner}: data is missing (got None)")
     try:

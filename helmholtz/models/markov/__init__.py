@@ -2,6 +2,7 @@
 (Gaussian and Poisson observations) and autoregressive processes, each a thin model class
 over pure inference functions; and LFADS, a sequential VAE of spiking trials."""
 
+from helmholtz.models.markov.distributions import AutoRegressiveProcess, HiddenMarkovEmissions, LinearGaussianStateSpace
 from helmholtz.models.markov.hmm_inference import (
     HMMFilterResult,
     HMMSmootherResult,
@@ -27,6 +28,9 @@ from helmholtz.models.markov.lds import LinearDynamicalSystem, PoissonLinearDyna
 from helmholtz.models.markov.lfads import LFADS
 
 __all__ = [
+    "AutoRegressiveProcess",
+    "HiddenMarkovEmissions",
+    "LinearGaussianStateSpace",
     "AutoRegressive",
     "LFADS",
     "HMMFilterResult",
