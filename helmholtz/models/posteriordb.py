@@ -4,6 +4,8 @@ The programs are our own NumPyro translations of the Stan models, written from t
 mathematical form (arK is the zoo's :class:`~helmholtz.models.markov.AutoRegressive`);
 the reference draws (Stan NUTS, 10,000 per posterior) are read from
 ``shared/reference/posteriordb/`` and serve as ground truth for the back ends.
+:func:`read_data` and :func:`read_draws` read any posterior stored there, also those of
+models a user declares (``gallery/declaring_your_own_model``).
 """
 
 from __future__ import annotations
@@ -272,22 +274,21 @@ def _posterior(name: str) -> Posterior:
     return POSTERIORS[name]
 
 
-def load_posterior(name: str) -> tuple[Model, jnp.ndarray]:
-    """The model and the observed data of a posteriordb posterior, in the model's layout
-    (hmm_example's series as (N, 1); lotka_volterra's y_init stacked over y, (21, 2))."""
-    posterior = _posterior(name)
-    return posterior.build(_read_zipped_json(_reference_file(f"{posterior.data_set}.data.json.zip")))
+def read_data(data_set: str) -> dict:
+    """The data of any posteriordb data set in ``shared/reference/posteriordb`` (zoo model
+    or not), by its name (``"kidiq"``): each entry as posteriordb stores it, lists as
+    NumPy arrays."""
+    content = _read_zipped_json(_reference_file(f"{data_set}.data.json.zip"))
+    return {key: np.asarray(value) if isinstance(value, list) else value for key, value in content.items()}
 
 
-def reference_draws(name: str) -> dict[str, np.ndarray]:
-    """The 10,000 Stan reference draws, as our site name -> array (draws, *site shape).
-
-    Stan's 1-based names (``theta[1]`` ... ``theta[8]``) are stacked into one array per
-    site, named as the site of our model (``POSTERIORS[name].site_names``: arK's alpha and
-    beta are our AutoRegressive's intercept and coefficients).
-    """
-    posterior = _posterior(name)
-    chains = _read_zipped_json(_reference_file(f"{posterior.draws}.draws.json.zip"))
+def read_draws(posterior: str, site_names: dict[str, str] | None = None) -> dict[str, np.ndarray]:
+    """The 10,000 Stan reference draws of any posteriordb posterior in
+    ``shared/reference/posteriordb``, by its name (``"kidiq-kidscore_momiq"``), as site
+    name -> array (draws, *site shape): Stan's 1-based ``beta[1]``, ``beta[2]`` are stacked
+    into one array ``beta`` of shape (10,000, 2). ``site_names`` renames Stan's sites."""
+    chains = _read_zipped_json(_reference_file(f"{posterior}.draws.json.zip"))
+    site_names = site_names or {}
     columns: dict[str, dict[int, list]] = {}
     for stan_name in chains[0]:
         site, _, index = stan_name.partition("[")
@@ -297,5 +298,21 @@ def reference_draws(name: str) -> dict[str, np.ndarray]:
     draws = {}
     for site, by_index in columns.items():
         stacked = np.asarray([by_index[i] for i in sorted(by_index)], dtype=float).T
-        draws[posterior.site_names.get(site, site)] = stacked[:, 0] if list(by_index) == [0] else stacked
+        draws[site_names.get(site, site)] = stacked[:, 0] if list(by_index) == [0] else stacked
     return draws
+
+
+def load_posterior(name: str) -> tuple[Model, jnp.ndarray]:
+    """The model and the observed data of a posteriordb posterior, in the model's layout
+    (hmm_example's series as (N, 1); lotka_volterra's y_init stacked over y, (21, 2))."""
+    posterior = _posterior(name)
+    return posterior.build(_read_zipped_json(_reference_file(f"{posterior.data_set}.data.json.zip")))
+
+
+def reference_draws(name: str) -> dict[str, np.ndarray]:
+    """The 10,000 Stan reference draws of a zoo posterior, as our site name -> array
+    (draws, *site shape) (:func:`read_draws`, with the sites named as our model's:
+    ``POSTERIORS[name].site_names``, e.g. arK's alpha and beta are our AutoRegressive's
+    intercept and coefficients)."""
+    posterior = _posterior(name)
+    return read_draws(posterior.draws, posterior.site_names)
