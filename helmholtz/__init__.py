@@ -20,6 +20,16 @@ from helmholtz.recording_fit import fit_recording
 
 __version__ = "0.1.0"
 __all__ = [
-    "Fit", "backends", "data", "diagnostics", "fit", "fit_recording", "load", "methods_for", "models", "perception",
-    "priors", "serializable",
+    "Fit",
+    "backends",
+    "data",
+    "diagnostics",
+    "fit",
+    "fit_recording",
+    "load",
+    "methods_for",
+    "models",
+    "perception",
+    "priors",
+    "serializable",
 ]

@@ -20,7 +20,12 @@ def write_report(fit: Fit, out: str | Path) -> dict[str, Path]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     idata = fit.to_arviz()
-    written = {"posterior": out / "posterior.nc", "summary": out / "summary.csv", "trace": out / "trace.png", "fit": out / "fit.hz"}
+    written = {
+        "posterior": out / "posterior.nc",
+        "summary": out / "summary.csv",
+        "trace": out / "trace.png",
+        "fit": out / "fit.hz",
+    }
     temporary = out / ".posterior.nc.tmp"
     idata.to_netcdf(str(temporary), engine="h5netcdf")
     temporary.replace(written["posterior"])

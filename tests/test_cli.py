@@ -30,8 +30,23 @@ def test_fit_writes_a_readable_report(tmp_path):
     data = tmp_path / "data.csv"
     np.savetxt(data, x, delimiter=",", header="a,b,c", comments="")
     out = tmp_path / "report"
-    code = main(["fit", "factor-analysis", str(data), "--method", "svi", "--out", str(out),
-                 "--model-option", "latent_dim=1", "--option", "num_steps=500", "--option", "progress_bar=false"])
+    code = main(
+        [
+            "fit",
+            "factor-analysis",
+            str(data),
+            "--method",
+            "svi",
+            "--out",
+            str(out),
+            "--model-option",
+            "latent_dim=1",
+            "--option",
+            "num_steps=500",
+            "--option",
+            "progress_bar=false",
+        ]
+    )
     assert code == 0
     idata = az.from_netcdf(out / "posterior.nc")
     assert idata.posterior["loadings"].shape[-2:] == (3, 1)

@@ -41,11 +41,15 @@ class CoverageResult:
         return axis
 
 
-def expected_coverage(fit, *, key=0, num_simulations: int = 200, num_draws: int = 1000, levels=(0.5, 0.9), progress_bar: bool = False) -> CoverageResult:
+def expected_coverage(
+    fit, *, key=0, num_simulations: int = 200, num_draws: int = 1000, levels=(0.5, 0.9), progress_bar: bool = False
+) -> CoverageResult:
     """Expected coverage of the amortised posterior of ``fit`` (a single-round NPE fit)."""
     posterior = fit.posterior
     if not (hasattr(posterior, "sample_at") and hasattr(posterior, "log_prob_at")):
-        raise TypeError(f"expected_coverage needs an amortised posterior with a density (npe), got a {fit.method!r} fit")
+        raise TypeError(
+            f"expected_coverage needs an amortised posterior with a density (npe), got a {fit.method!r} fit"
+        )
     if fit.method == "npe" and fit.options.get("num_rounds", 1) > 1:
         raise ValueError("expected_coverage: a multi-round NPE posterior is focused on one observation, not amortised")
     model = fit.model
@@ -55,7 +59,9 @@ def expected_coverage(fit, *, key=0, num_simulations: int = 200, num_draws: int 
     valid = np.isfinite(summaries).all(axis=1)
     ranks = []
     for i in tqdm(np.flatnonzero(valid), desc="coverage", disable=not progress_bar):
-        draws = np.asarray(model.theta_of(posterior.sample_at(jax.random.fold_in(key_draws, i), num_draws, summaries[i])))
+        draws = np.asarray(
+            model.theta_of(posterior.sample_at(jax.random.fold_in(key_draws, i), num_draws, summaries[i]))
+        )
         log_q = posterior.log_prob_at(np.concatenate([theta[i : i + 1], draws]), summaries[i])
         ranks.append(float((log_q[1:] > log_q[0]).mean()))
     ranks = np.asarray(ranks)

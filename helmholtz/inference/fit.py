@@ -182,7 +182,9 @@ class Fit:
 
     def _amortised(self, method: str):
         if not hasattr(self.posterior, method):
-            raise TypeError(f"{method} needs an amortised fit (method 'vae', 'wake-sleep' or 'rws'); this one is {self.method!r}")
+            raise TypeError(
+                f"{method} needs an amortised fit (method 'vae', 'wake-sleep' or 'rws'); this one is {self.method!r}"
+            )
         return getattr(self.posterior, method)
 
     # -- ArviZ -------------------------------------------------------------------------

@@ -5,7 +5,9 @@ simulator function), or a frozen-dataclass subclass of :class:`Model` marked
 :func:`helmholtz.serializable`; :func:`check_finite_array` for its ``validate_data``.
 """
 
+from helmholtz.models import markov, simulators
 from helmholtz.models.base import Conditioned, Model, SiteInfo, Sites, check_finite_array
+from helmholtz.models.hierarchical import HierarchicalNormal
 from helmholtz.models.linear import (
     BinaryFactors,
     FactorAnalysis,
@@ -14,10 +16,8 @@ from helmholtz.models.linear import (
     ProbabilisticPCA,
     SparseCoding,
 )
-from helmholtz.models.nonlinear import ConditionalLVM, HierarchicalLVM, NonlinearLVM
-from helmholtz.models import markov, simulators
 from helmholtz.models.markov import AutoRegressive, HiddenMarkovEmissions, HiddenMarkovModel, LinearDynamicalSystem
-from helmholtz.models.hierarchical import HierarchicalNormal
+from helmholtz.models.nonlinear import ConditionalLVM, HierarchicalLVM, NonlinearLVM
 from helmholtz.models.posteriordb import EightSchools, HMMExample, LotkaVolterra, LowDimGaussMix
 from helmholtz.models.program import Program
 from helmholtz.models.simulators import SLCP, FunctionSimulator, GaussianLinear, HodgkinHuxley, TwoMoons, WilsonCowan

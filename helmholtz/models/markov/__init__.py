@@ -2,7 +2,9 @@
 (Gaussian and Poisson observations) and autoregressive processes, each a thin model class
 over pure inference functions; and LFADS, a sequential VAE of spiking trials."""
 
+from helmholtz.models.markov.autoregressive import AutoRegressive
 from helmholtz.models.markov.distributions import AutoRegressiveProcess, HiddenMarkovEmissions, LinearGaussianStateSpace
+from helmholtz.models.markov.hmm import HiddenMarkovModel
 from helmholtz.models.markov.hmm_inference import (
     HMMFilterResult,
     HMMSmootherResult,
@@ -13,6 +15,7 @@ from helmholtz.models.markov.hmm_inference import (
     hmm_sample,
     hmm_smoother,
 )
+from helmholtz.models.markov.lds import LinearDynamicalSystem, PoissonLinearDynamicalSystem
 from helmholtz.models.markov.lds_inference import (
     LDSFilterResult,
     LDSParams,
@@ -22,9 +25,6 @@ from helmholtz.models.markov.lds_inference import (
     lds_log_likelihood,
     lds_sample,
 )
-from helmholtz.models.markov.autoregressive import AutoRegressive
-from helmholtz.models.markov.hmm import HiddenMarkovModel
-from helmholtz.models.markov.lds import LinearDynamicalSystem, PoissonLinearDynamicalSystem
 from helmholtz.models.markov.lfads import LFADS
 
 __all__ = [

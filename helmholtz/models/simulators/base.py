@@ -21,7 +21,6 @@ import functools
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import ClassVar
 
 import jax
@@ -146,7 +145,9 @@ class Simulator(Model):
         """One data set from one set of named parameters."""
         return self.simulate_one(_as_key(key), self.theta_of(params))
 
-    def simulate_batch(self, key, theta, *, chunk_size: int | None = None, progress_bar: bool = False, devices=None) -> np.ndarray:
+    def simulate_batch(
+        self, key, theta, *, chunk_size: int | None = None, progress_bar: bool = False, devices=None
+    ) -> np.ndarray:
         """Data sets ``(n, *observation_shape)`` for parameter vectors ``theta (n, d)``.
 
         ``devices``: the devices each chunk is spread over (default: every local device of
@@ -156,7 +157,9 @@ class Simulator(Model):
         The results do not depend on either."""
         return _run_in_chunks(self, "simulate", key, theta, chunk_size, progress_bar, devices)
 
-    def simulate_summaries(self, key, theta, *, chunk_size: int | None = None, progress_bar: bool = False, devices=None) -> np.ndarray:
+    def simulate_summaries(
+        self, key, theta, *, chunk_size: int | None = None, progress_bar: bool = False, devices=None
+    ) -> np.ndarray:
         """Summary statistics ``(n, num_features)`` of fresh simulations at ``theta (n, d)``;
         the data sets themselves are never kept, so any number fits in memory."""
         return _run_in_chunks(self, "summaries", key, theta, chunk_size, progress_bar, devices)
@@ -221,7 +224,9 @@ def concurrent_chunks(devices) -> int:
     return max(1, cores // len(devices))
 
 
-def _run_in_chunks(model: Simulator, what: str, key, theta, chunk_size: int | None, progress_bar: bool, devices=None) -> np.ndarray:
+def _run_in_chunks(
+    model: Simulator, what: str, key, theta, chunk_size: int | None, progress_bar: bool, devices=None
+) -> np.ndarray:
     theta = np.asarray(theta, dtype=np.float32)
     if theta.ndim != 2 or theta.shape[1] != model.num_theta:
         raise ValueError(

@@ -20,8 +20,8 @@ Everything batched (chunks, devices, seeding by index) is derived by :class:`Sim
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import jax
 import jax.numpy as jnp
