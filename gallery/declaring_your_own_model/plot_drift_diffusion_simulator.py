@@ -71,11 +71,9 @@ print(model.name, model.theta_names, "->", len(model.feature_names), "summary st
 
 truth = {"drift": 0.8, "bound": 1.2, "non_decision": 0.3}
 session = np.asarray(model.simulate(jax.random.PRNGKey(7), truth))
-sizes = (
-    dict(num_simulations=500, hidden_features=20, num_transforms=2, stop_after_epochs=5)
-    if QUICK
-    else dict(num_simulations=10_000)
-)
+# Quick mode (the test suite): a small flow, trained fast on few simulations.
+quick = dict(hidden_features=20, num_transforms=2, training_batch_size=100, learning_rate=3e-3, stop_after_epochs=3)
+sizes = dict(num_simulations=500, **quick) if QUICK else dict(num_simulations=10_000)
 fit = hz.fit(model, session, method="npe", key=0, progress_bar=False, **sizes)
 draws = fit.sample(1, 2000)
 for name, value in truth.items():
