@@ -40,6 +40,8 @@ def command_models(args) -> int:
 
 
 def command_fit(args) -> int:
+    import pandas as pd
+
     import helmholtz
     from helmholtz.models.zoo import ZOO
     from helmholtz.report import write_report
@@ -49,7 +51,7 @@ def command_fit(args) -> int:
     model, data = ZOO[args.model].build(args.data, **_parse_options(args.model_option))
     fit = helmholtz.fit(model, data, method=args.method, key=args.key, **_parse_options(args.option))
     written = write_report(fit, args.out)
-    print(fit.summary().to_string())
+    print(pd.read_csv(written["summary"], index_col=0).to_string())
     print("\nwrote " + ", ".join(str(path) for path in written.values()))
     return 0
 

@@ -48,3 +48,20 @@ def test_fit_reports_bad_input_clearly(tmp_path, capsys):
     assert "NaN" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="unknown model 'pca'"):
         main(["fit", "pca", str(data), "--method", "svi", "--out", str(tmp_path / "r")])
+
+
+def test_the_report_summarises_what_the_data_identify(tmp_path):
+    """Factor analysis identifies its loadings only up to a rotation (here a sign), so the
+    report's table and trace show the loadings' covariance G G^T instead (the model's
+    ``identifiable_parameters``), and the data are plotted against the predictive."""
+    model = hz.models.FactorAnalysis(3, 1)
+    x = np.asarray(model.simulate(1, {k: v[0] for k, v in model.sample_prior(0, 1).items()}, num_points=100))
+    data = tmp_path / "data.csv"
+    np.savetxt(data, x, delimiter=",")
+    out = tmp_path / "report"
+    assert main(["fit", "factor-analysis", str(data), "--method", "svi", "--out", str(out),
+                 "--model-option", "latent_dim=1", "--option", "num_steps=500", "--option", "progress_bar=false"]) == 0
+    rows = [line.split(",")[0] for line in (out / "summary.csv").read_text().splitlines()[1:]]
+    assert any(row.startswith("loadings_covariance[") for row in rows)
+    assert not any(row.startswith("loadings[") for row in rows)
+    assert (out / "predictive.png").stat().st_size > 0
