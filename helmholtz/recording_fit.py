@@ -22,6 +22,7 @@ import numpy as np
 
 from helmholtz.data.recordings import Recording, allen_recordings
 from helmholtz.inference.fit import Fit
+from helmholtz.inference.posterior import LogDensity, require
 from helmholtz.inference.registry import fit as fit_model
 from helmholtz.models.base import _as_key
 from helmholtz.models.simulators.hodgkin_huxley import HodgkinHuxley
@@ -57,12 +58,12 @@ def synthetic_recording(key: int = 0, parameters: dict = SYNTHETIC_CELL) -> Reco
 
 
 def posterior_mode(fit: Fit, *, key=0, num_draws: int = 10_000) -> dict[str, float]:
-    """The highest-density draw among ``num_draws`` from the posterior (NPE's density is
-    normalised, so this is a Monte Carlo estimate of the mode)."""
+    """The highest-density draw among ``num_draws`` from the posterior, a Monte Carlo
+    estimate of the mode; the posterior needs a normalised density
+    (:class:`~helmholtz.inference.posterior.LogDensity`: NPE's)."""
+    posterior = require(fit.posterior, LogDensity, what="posterior_mode", method=fit.method)
     draws = fit.sample(key, num_draws)
-    theta = np.asarray(fit.model.theta_of(draws))
-    x_summary = np.asarray(fit.model.summarize(fit.observed[None]))[0]
-    best = int(np.argmax(fit.posterior.log_prob_at(theta, x_summary)))
+    best = int(np.argmax(posterior.log_prob(draws)))
     return {name: float(value[best]) for name, value in draws.items()}
 
 

@@ -98,6 +98,30 @@ class Model:
         """How many independent data points ``x`` holds (passed back to the program)."""
         return None if x is None else num_rows(x)
 
+    # -- optional hooks: a model that can do more overrides them --------------------------
+    def marginal_distribution(self, params):
+        """p(x_i | theta), a NumPyro distribution with the local latents removed exactly
+        (closed form or enumeration), at global parameters ``params`` (by site name).
+
+        Raises:
+            TypeError: the model has none (the default).
+        """
+        raise TypeError(f"{self.name} has no exact marginal likelihood over its local latents")
+
+    def make_encoder(self, num_outputs: int, key):
+        """The encoder network the amortised back ends (``vae``, ``wake-sleep``, ``rws``) train
+        for this model, or None (the default) for the zoo's MLP on each flattened data point.
+
+        Args:
+            num_outputs: the size of the network's output for one data point.
+            key: a JAX PRNG key for its initial weights.
+
+        Returns:
+            An Equinox module from one data point, as the data holds it, to ``num_outputs``
+            values; or None.
+        """
+        return None
+
     @property
     def continuous_latents(self) -> bool:
         """True when every latent the program samples is continuous (so NUTS applies)."""
