@@ -21,7 +21,7 @@ import numpy as np
 
 import helmholtz as hz
 from helmholtz.data import allen_recordings, load_recording
-from helmholtz.recording_fit import predictive_check
+from helmholtz.app.recording_fit import predictive_check
 
 
 def main(argv=None):

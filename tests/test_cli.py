@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import helmholtz as hz
-from helmholtz.cli import main
-from helmholtz.models.zoo import ZOO
+from helmholtz.app.cli import main
+from helmholtz.app.zoo import ZOO
 
 
 def test_models_lists_every_zoo_entry_with_its_back_ends(capsys):

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 import helmholtz as hz
-from helmholtz.cli import main
+from helmholtz.app.cli import main
 from helmholtz.data import Recording
-from helmholtz.recording_fit import fit_recording, synthetic_recording
+from helmholtz.app.recording_fit import fit_recording, synthetic_recording
 
 PARAMETERS = {"g_Na": 30.0, "g_K": 4.0, "g_leak": 0.04, "g_M": 0.05, "tau_max": 800.0, "V_T": -58.0, "noise": 0.05, "E_leak": -72.0}
 

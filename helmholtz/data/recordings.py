@@ -24,7 +24,7 @@ import h5py
 import numpy as np
 
 from helmholtz._serialization import write_bytes_atomically
-from helmholtz.data.reference import reference_dir
+from helmholtz.utils import reference_dir
 
 SUFFIXES = (".npz", ".nwb", ".abf", ".csv")
 NPZ_KEYS = ("voltage_mV", "current_uA", "dt_ms", "stim_on_ms", "stim_off_ms")

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from helmholtz.data.reference import reference_dir
+from helmholtz.utils import reference_dir
 
 SPEED_COLUMNS = ("ref_speed_deg_s", "ref_contrast", "test_speed_deg_s", "test_contrast", "test_seen_faster")
 

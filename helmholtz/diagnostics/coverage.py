@@ -19,7 +19,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from helmholtz.inference.posterior import ConditionsOnNewObservation, require
-from helmholtz.models.base import _as_key
+from helmholtz.utils import as_key
+
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ def expected_coverage(fit, *, key=0, num_simulations: int = 200, num_draws: int 
     """
     posterior = require(fit.posterior, ConditionsOnNewObservation, what="expected_coverage", method=fit.method)
     model = fit.model
-    key_prior, key_simulate, key_draws = jax.random.split(_as_key(key), 3)
+    key_prior, key_simulate, key_draws = jax.random.split(as_key(key), 3)
     theta = np.asarray(model.theta_of(model.sample_prior(key_prior, num_simulations)))
     summaries = model.simulate_summaries(key_simulate, theta)
     valid = np.isfinite(summaries).all(axis=1)

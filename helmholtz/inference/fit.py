@@ -23,7 +23,8 @@ from numpyro.infer import Predictive, log_likelihood
 
 from helmholtz import _serialization
 from helmholtz.inference.posterior import Amortised, BindsProgram, LogMarginal, Posterior, posterior_kinds, require
-from helmholtz.models.base import OBSERVED_SITE, Conditioned, Model, _as_key, observations, unobserved
+from helmholtz.models.base import OBSERVED_SITE, Conditioned, Model, observations, unobserved
+from helmholtz.utils import as_key
 
 FILE_KIND = "fit"
 
@@ -147,12 +148,12 @@ class Fit:
 
         The same key gives the same draws, also after :meth:`save` and :func:`load`.
         """
-        key_draws, key_complete = jax.random.split(_as_key(key))
+        key_draws, key_complete = jax.random.split(as_key(key))
         return self._complete(key_complete, self.posterior.sample(key_draws, num_draws), batch_ndims=1)
 
     def posterior_predictive(self, key, num_draws: int) -> jnp.ndarray:
         """Replicated data sets, shaped ``(num_draws, *observed.shape)``, one per posterior draw."""
-        key_draws, key_simulate = jax.random.split(_as_key(key))
+        key_draws, key_simulate = jax.random.split(as_key(key))
         draws = self.posterior.sample(key_draws, num_draws)
         return self._replicate(key_simulate, draws)
 
@@ -172,8 +173,8 @@ class Fit:
         """
         x = self.model.validate_data(x)
         if self.posterior.has(LogMarginal):
-            return self.posterior.log_marginal(x, key=_as_key(key), num_particles=num_particles)
-        draws = self.posterior.sample(_as_key(key), num_draws)
+            return self.posterior.log_marginal(x, key=as_key(key), num_particles=num_particles)
+        draws = self.posterior.sample(as_key(key), num_draws)
         log_p = jax.vmap(lambda params: self.model.marginal_distribution(params).log_prob(x))(draws)
         return jax.scipy.special.logsumexp(log_p, axis=0) - jnp.log(log_p.shape[0])
 
@@ -201,7 +202,7 @@ class Fit:
         """
         if not self.model.has_likelihood:
             return self._simulator_arviz(key, num_draws)
-        key_draws, key_complete, key_predict = jax.random.split(_as_key(key), 3)
+        key_draws, key_complete, key_predict = jax.random.split(as_key(key), 3)
         grouped = self._complete(key_complete, self.posterior.grouped(key_draws, num_draws), batch_ndims=2)
         chains, per_chain = next(iter(grouped.values())).shape[:2]
         flat = {name: value.reshape((chains * per_chain,) + value.shape[2:]) for name, value in grouped.items()}
@@ -223,7 +224,7 @@ class Fit:
         )
 
     def _simulator_arviz(self, key, num_draws: int) -> az.InferenceData:
-        key_draws, key_predict = jax.random.split(_as_key(key))
+        key_draws, key_predict = jax.random.split(as_key(key))
         grouped = self.posterior.grouped(key_draws, num_draws)
         chains, per_chain = next(iter(grouped.values())).shape[:2]
         flat = {name: value.reshape((chains * per_chain,) + value.shape[2:]) for name, value in grouped.items()}

@@ -34,8 +34,9 @@ from helmholtz.inference.fit import Fit
 from helmholtz.inference.posterior import ConditionsOnNewObservation, LogDensity, Posterior, register_posterior_kind
 from helmholtz.inference.registry import register_backend
 from helmholtz.inference.simulation_bank import SimulationBank
-from helmholtz.models.base import _as_key
+
 from helmholtz.models.simulators.base import Simulator
+from helmholtz.utils import as_key
 
 METHODS = ("npe", "nle", "nre")
 _ESTIMATOR_DEFAULTS = {"npe": "zuko_maf", "nle": "maf", "nre": "resnet"}
@@ -245,7 +246,7 @@ class NeuralPosterior(Posterior, LogDensity, ConditionsOnNewObservation):
         return MCMCPosterior(potential_fn, self.prior, theta_transform=transform, method="slice_np_vectorized", **self.mcmc)
 
     def _theta(self, key, num_draws: int, x) -> np.ndarray:
-        with _torch_seeded(_as_key(key)), torch.no_grad():
+        with _torch_seeded(as_key(key)), torch.no_grad():
             draws = self._posterior.sample((num_draws,), x=torch.tensor(np.asarray(x, np.float32)), show_progress_bars=False)
         return draws.numpy()
 

@@ -22,6 +22,8 @@ from numpyro import handlers
 from numpyro.infer import Predictive
 from numpyro.infer.initialization import init_to_uniform
 
+from helmholtz.utils import as_key
+
 OBSERVED_SITE = "x"
 DATA_PLATE = "data"
 
@@ -157,7 +159,7 @@ class Model:
         predictive = Predictive(
             self.program, num_samples=num_draws, return_sites=list(sites.global_latents + sites.deterministic)
         )
-        return predictive(_as_key(key), None, num_points=1)
+        return predictive(as_key(key), None, num_points=1)
 
     def identifiable_parameters(self, params: dict) -> dict[str, jnp.ndarray]:
         """The functions of the global parameters that the data can pin down.
@@ -170,21 +172,18 @@ class Model:
     def simulate(self, key, params: dict, num_points: int | None = None) -> jnp.ndarray:
         """Simulate one data set from the parameters ``params`` (one draw, unbatched)."""
         conditioned = handlers.condition(self.program, data=params)
-        trace = handlers.trace(handlers.seed(conditioned, _as_key(key))).get_trace(None, num_points=num_points)
+        trace = handlers.trace(handlers.seed(conditioned, as_key(key))).get_trace(None, num_points=num_points)
         return trace[OBSERVED_SITE]["value"]
 
 
     def replicate(self, key, draws: dict, num_points: int | None = None) -> jnp.ndarray:
         """Replicated data sets, one per parameter draw (a leading axis in ``draws``)."""
         predictive = Predictive(self.program, posterior_samples=draws, return_sites=[OBSERVED_SITE])
-        return predictive(_as_key(key), None, num_points=num_points)[OBSERVED_SITE]
+        return predictive(as_key(key), None, num_points=num_points)[OBSERVED_SITE]
 
 
-def _as_key(key):
-    """Accept an int seed or a JAX key, as the public API does everywhere."""
-    if isinstance(key, (int, np.integer)):
-        return jax.random.PRNGKey(int(key))
-    return key
+# The private name, for the modules that still import it from here; use helmholtz.utils.as_key.
+_as_key = as_key
 
 
 def check_finite_array(x, owner: str, *, ndim: int | None = None, last_dim: int | None = None) -> jnp.ndarray:

@@ -27,7 +27,7 @@ import numpy as np
 import numpyro.distributions as dist
 
 from helmholtz._serialization import serializable
-from helmholtz.data.reference import reference_dir
+from helmholtz.utils import reference_dir
 from helmholtz.models.simulators.base import Normal, Simulator, Uniform
 
 

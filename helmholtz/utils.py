@@ -1,9 +1,26 @@
-"""Where the shared reference data lives (``../shared/reference`` beside the repository)."""
+"""Helpers that every layer of the package uses, under public names in one place.
+
+- :func:`as_key`: the public API takes an int seed or a JAX key wherever it takes ``key``;
+- :func:`reference_dir`: where the shared reference data lives (``../shared/reference``
+  beside the repository), for the zoo's benchmark models and the data loaders.
+
+This module imports nothing else of the package, so any layer can use it.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+import jax
+import numpy as np
+
+
+def as_key(key):
+    """A JAX PRNG key from ``key``: an int seed (``0``) or a key (returned as it is)."""
+    if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+        return jax.random.PRNGKey(int(key))
+    return key
 
 
 def reference_dir() -> Path:
@@ -14,7 +31,7 @@ def reference_dir() -> Path:
     """
     if "HELMHOLTZ_REFERENCE_DIR" in os.environ:
         return Path(os.environ["HELMHOLTZ_REFERENCE_DIR"])
-    candidates = [Path.cwd(), Path(__file__).resolve().parents[2]]
+    candidates = [Path.cwd(), Path(__file__).resolve().parents[1]]
     for root in candidates:
         path = (root / ".." / "shared" / "reference").resolve()
         if path.is_dir():

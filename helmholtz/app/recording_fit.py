@@ -24,8 +24,9 @@ from helmholtz.data.recordings import Recording, allen_recordings
 from helmholtz.inference.fit import Fit
 from helmholtz.inference.posterior import LogDensity, require
 from helmholtz.inference.registry import fit as fit_model
-from helmholtz.models.base import _as_key
+
 from helmholtz.models.simulators.hodgkin_huxley import HodgkinHuxley
+from helmholtz.utils import as_key
 
 # Parameters of a regular-spiking cell, for the fallback recording simulated when no real
 # one is available (a made-up cell, said so wherever it is used).
@@ -86,7 +87,7 @@ def fit_recording(
 def predictive_check(fit: Fit, *, key=0, num_draws: int = 200) -> dict:
     """Observed summary statistics against their posterior predictive distribution and
     against simulations at the posterior mode (``num_draws`` each)."""
-    key_mode, key_predict, key_at_mode = jax.random.split(_as_key(key), 3)
+    key_mode, key_predict, key_at_mode = jax.random.split(as_key(key), 3)
     model = fit.model
     observed = np.asarray(model.summarize(fit.observed[None]))[0]
     predicted = model.simulate_summaries(key_predict, model.theta_of(fit.sample(key_predict, num_draws)))

@@ -29,7 +29,7 @@ def _parse_options(pairs: list[str]) -> dict:
 
 def command_models(args) -> int:
     from helmholtz.inference import methods_for
-    from helmholtz.models.zoo import ZOO
+    from helmholtz.app.zoo import ZOO
 
     width = max(map(len, ZOO))
     for entry in ZOO.values():
@@ -43,8 +43,8 @@ def command_fit(args) -> int:
     import pandas as pd
 
     import helmholtz
-    from helmholtz.models.zoo import ZOO
-    from helmholtz.report import write_report
+    from helmholtz.app.zoo import ZOO
+    from helmholtz.app.report import write_report
 
     if args.model not in ZOO:
         raise SystemExit(f"helmholtz: unknown model {args.model!r}; `helmholtz models` lists them: {', '.join(ZOO)}")
@@ -71,7 +71,7 @@ def _report_recording_fit(fit, written, what: str) -> None:
 def command_fit_recording(args) -> int:
     """Fit the cortical Hodgkin-Huxley model to a recording file by NPE."""
     from helmholtz.data.recordings import load_recording
-    from helmholtz.recording_fit import fit_recording
+    from helmholtz.app.recording_fit import fit_recording
 
     recording = load_recording(args.path, sweep=args.sweep)
     fit, written = fit_recording(
@@ -83,7 +83,7 @@ def command_fit_recording(args) -> int:
 
 def command_demo(args) -> int:
     """The main job on the default recording: the first Allen cell, else a simulated one."""
-    from helmholtz.recording_fit import default_recording, fit_recording
+    from helmholtz.app.recording_fit import default_recording, fit_recording
 
     recording, what = default_recording()
     print(f"demo: fitting the cortical Hodgkin-Huxley model to {what} by NPE")
@@ -96,7 +96,7 @@ def command_gallery(args) -> int:
     """Open the gallery site, building it first if it is missing (or if asked to)."""
     import webbrowser
 
-    from helmholtz import gallery
+    from helmholtz.app import gallery
 
     index = gallery.output_dir(args.quick) / "index.html"
     if args.rebuild or not index.is_file():
