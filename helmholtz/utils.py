@@ -15,6 +15,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
+__all__ = ["as_key", "reference_dir"]
+
 
 def as_key(key):
     """A JAX PRNG key from ``key``: an int seed (``0``) or a key (returned as it is)."""
