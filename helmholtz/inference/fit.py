@@ -148,6 +148,8 @@ class Fit:
 
         The same key gives the same draws, also after :meth:`save` and :func:`load`.
         """
+        if isinstance(num_draws, bool) or not isinstance(num_draws, (int, np.integer)) or num_draws < 1:
+            raise ValueError(f"sample: num_draws must be a positive integer, got {num_draws!r}")
         key_draws, key_complete = jax.random.split(as_key(key))
         return self._complete(key_complete, self.posterior.sample(key_draws, num_draws), batch_ndims=1)
 
@@ -264,17 +266,38 @@ class Fit:
         )
 
 
-def load(path: str | os.PathLike) -> Fit:
+def load(path: str | os.PathLike, *, max_array_bytes: int | None = None) -> Fit:
     """Load a Fit written by :meth:`Fit.save`; it gives the same draws for the same key.
 
     The posterior is rebuilt by the function its kind registered
-    (:func:`~helmholtz.inference.posterior.register_posterior_kind`).
+    (:func:`~helmholtz.inference.posterior.register_posterior_kind`), after the saved model
+    has accepted the data saved with it (so a file whose model was edited, to sizes its data
+    do not have, fails before anything of the model's size is allocated).
+
+    Args:
+        path: a file written by :meth:`Fit.save`.
+        max_array_bytes: the most bytes the file's arrays may take in memory, all together;
+            default ``$HELMHOLTZ_MAX_LOAD_BYTES``, else 1 GiB. Raise it for a large fit you trust.
+
+    Returns:
+        The Fit.
     """
-    content = _serialization.read(path, FILE_KIND)
+    content = _serialization.read(path, FILE_KIND, max_array_bytes=max_array_bytes)
+    if not isinstance(content, dict) or not {"model", "posterior", "observed", "options"} <= set(content):
+        raise ValueError(f"{path}: not the content of a saved Fit (a model, observed data, a posterior and options)")
     state = content["posterior"]
     saved = content["observed"]
     # Data with covariates is saved as the tuple (x, y) of a Conditioned.
     observed = Conditioned(*map(jnp.asarray, saved)) if isinstance(saved, tuple) else jnp.asarray(saved)
+    if not hasattr(content["model"], "validate_data") or not isinstance(state, dict) or "kind" not in state:
+        raise ValueError(f"{path}: the saved Fit's model or posterior is malformed")
+    try:
+        content["model"].validate_data(observed)
+    except (ValueError, TypeError) as error:
+        raise ValueError(
+            f"{path}: the saved model does not accept the data saved with it ({error}); "
+            "the file was edited or is corrupt"
+        ) from None
     kinds = posterior_kinds()
     if state["kind"] not in kinds:
         raise ValueError(

@@ -191,8 +191,12 @@ def check_finite_array(x, owner: str, *, ndim: int | None = None, last_dim: int 
     if x is None:
         raise ValueError(f"{owner}: data is missing (got None)")
     try:
+        if np.iscomplexobj(x):
+            raise ValueError(f"{owner}: data must be real numbers, got complex values (take .real or abs() first)")
         array = np.asarray(x, dtype=float)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError) as error:
+        if str(error).startswith(f"{owner}:"):
+            raise
         raise ValueError(f"{owner}: data must be numeric, got {type(x).__name__}") from None
     if ndim is not None and array.ndim != ndim:
         expected = "(num_points, obs_dim)" if ndim == 2 else f"{ndim} dimensions"
@@ -208,5 +212,13 @@ def check_finite_array(x, owner: str, *, ndim: int | None = None, last_dim: int 
             f"{owner}: data contains {int(np.isnan(array).sum())} NaN and "
             f"{int(np.isinf(array).sum())} infinite values (first at index {where}); "
             "remove or impute them before fitting"
+        )
+    # Models compute in float32 (JAX's default): larger values would become inf there.
+    huge = np.abs(array) > np.finfo(np.float32).max
+    if huge.any():
+        where = tuple(int(i) for i in np.argwhere(huge)[0])
+        raise ValueError(
+            f"{owner}: data contains {int(huge.sum())} values beyond the float32 range (|x| > 3.4e38, first at "
+            f"index {where}: {array[where]:.3g}), which would become inf; rescale the data"
         )
     return jnp.asarray(array)
