@@ -23,6 +23,7 @@ demo: $(STAMP)
 # The linter's rules are in pyproject.toml ([tool.ruff]).
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 test: lint
 	$(BIN)/python -m pytest -q
