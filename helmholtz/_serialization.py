@@ -129,7 +129,9 @@ def _constructor_arguments(value) -> dict:
             continue
         if isinstance(argument, dist.constraints.Constraint):
             if argument is not parameter.default:
-                raise TypeError(f"cannot save {cls.__name__}: its argument {name!r} is a constraint other than the default")
+                raise TypeError(
+                    f"cannot save {cls.__name__}: its argument {name!r} is a constraint other than the default"
+                )
             continue
         arguments[name] = argument
     return arguments
@@ -149,7 +151,7 @@ def _numpyro_class(node: dict):
 
 
 def _is_numpyro(value) -> str | None:
-    """"__distribution__" or "__transform__" for NumPyro objects (without importing NumPyro
+    """ "__distribution__" or "__transform__" for NumPyro objects (without importing NumPyro
     for files that hold none), else None."""
     module = type(value).__module__
     if not module.startswith("numpyro.distributions"):
@@ -181,7 +183,9 @@ class _Encoder:
             except ValueError:
                 known = False
             if not known:
-                raise TypeError(f"cannot save {type(value).__qualname__}: only classes exported by numpyro.distributions can")
+                raise TypeError(
+                    f"cannot save {type(value).__qualname__}: only classes exported by numpyro.distributions can"
+                )
             node["arguments"] = self(_constructor_arguments(value))
             return node
         if hasattr(value, "__array__") and not isinstance(value, (int, float, bool, str)):
@@ -220,7 +224,8 @@ def _check_fields(cls: type, saved: dict, release: str | None) -> None:
     fields = {f.name for f in dataclasses.fields(cls) if f.init}
     # Fields the file's release predates (all of them, for a file that records no release).
     added_later = {
-        name for name, added in getattr(cls, "_added_fields", {}).items()
+        name
+        for name, added in getattr(cls, "_added_fields", {}).items()
         if release is None or _release_number(release) < _release_number(added)
     }
     unknown = sorted(set(saved) - fields)
@@ -337,7 +342,10 @@ def write(path: str | os.PathLike, kind: str, content: Any) -> Path:
     """Write ``content`` (nested dicts, dataclasses, arrays) atomically to ``path``."""
     encoder = _Encoder()
     manifest = {
-        "format": FORMAT_NAME, "version": FORMAT_VERSION, "kind": kind, "helmholtz_version": library_version(),
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "kind": kind,
+        "helmholtz_version": library_version(),
         "content": encoder(content),
     }
 
@@ -493,8 +501,10 @@ def read(path: str | os.PathLike, kind: str, *, max_array_bytes: int | None = No
     try:
         return _decode(manifest["content"], arrays, release)
     except (KeyError, TypeError, AttributeError, IndexError, RecursionError) as error:
-        raise ValueError(f"{path}: its content is malformed ({type(error).__name__}: {error}); "
-                         f"the file was written by {_written_by(release)} or edited since") from None
+        raise ValueError(
+            f"{path}: its content is malformed ({type(error).__name__}: {error}); "
+            f"the file was written by {_written_by(release)} or edited since"
+        ) from None
     except ValueError as error:
         raise ValueError(f"{path}: {error}") from None
 

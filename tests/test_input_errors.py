@@ -27,8 +27,17 @@ def _csv(tmp_path, text: str, encoding="utf-8"):
 
 # -- the CSV reader ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text", ["1,2\n3,4\n5,6\n", "a,b\n1,2\n3,4\n5,6\n", "\ufeff1,2\n3,4\n5,6\n",
-                                  "\ufeffa,b\n1,2\n3,4\n5,6\n", ",b\n1,2\n\n3,4\n5,6\n"])
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1,2\n3,4\n5,6\n",
+        "a,b\n1,2\n3,4\n5,6\n",
+        "\ufeff1,2\n3,4\n5,6\n",
+        "\ufeffa,b\n1,2\n3,4\n5,6\n",
+        ",b\n1,2\n\n3,4\n5,6\n",
+    ],
+)
 def test_every_data_row_is_read_with_or_without_header_and_byte_order_mark(tmp_path, text):
     np.testing.assert_array_equal(load_array(_csv(tmp_path, text)), [[1, 2], [3, 4], [5, 6]])
 
@@ -39,8 +48,10 @@ def test_a_byte_order_mark_from_excel_does_not_cost_the_first_row(tmp_path):
     assert load_array(_csv(tmp_path, text, encoding="utf-8-sig")).shape == (200, 2)
 
 
-@pytest.mark.parametrize("text, line, cell", [("2.O,3\n1,2\n", 1, "2.O"), ("2.O,x\n1,2\n", 1, "2.O"),
-                                              ("a,b\n1,2\n3,4O\n", 3, "4O"), ("1,2\n\n3,\n", 3, "")])
+@pytest.mark.parametrize(
+    "text, line, cell",
+    [("2.O,3\n1,2\n", 1, "2.O"), ("2.O,x\n1,2\n", 1, "2.O"), ("a,b\n1,2\n3,4O\n", 3, "4O"), ("1,2\n\n3,\n", 3, "")],
+)
 def test_a_malformed_row_is_an_error_naming_its_line(tmp_path, text, line, cell):
     with pytest.raises(ValueError, match=rf"data\.csv does not hold a numeric array: line {line} holds {cell!r}"):
         load_array(_csv(tmp_path, text))
@@ -58,6 +69,7 @@ def test_an_npz_key_that_is_not_there_is_a_value_error(tmp_path):
 
 
 # -- values the models cannot hold ----------------------------------------------------------
+
 
 def test_values_beyond_float32_are_refused_not_turned_into_inf():
     with pytest.raises(ValueError, match=r"1 values beyond the float32 range .*index \(1, 0\): 1e\+39"):
@@ -82,6 +94,7 @@ def test_the_existing_messages_still_hold():
 
 
 # -- keys and draws -------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("key", ["abc", 1.5, True, None, np.zeros(2)])
 def test_a_key_that_is_not_a_key_is_a_type_error_with_a_message(key):

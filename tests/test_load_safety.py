@@ -143,13 +143,17 @@ def test_a_renamed_field_names_the_field_and_the_release_that_wrote_the_file(tmp
         fields = manifest["content"]["__dict__"]["model"]["fields"]
         fields["center"] = fields.pop("centered")
 
-    with pytest.raises(ValueError, match=r"field 'center' that EightSchools no longer has.*lacks the field 'centered'"
-                                         r".*written by helmholtz 0\.1\.0 or earlier"):
+    with pytest.raises(
+        ValueError,
+        match=r"field 'center' that EightSchools no longer has.*lacks the field 'centered'"
+        r".*written by helmholtz 0\.1\.0 or earlier",
+    ):
         hz.load(_edited(tmp_path, "svi.hz", rename))
 
 
 def test_a_missing_field_is_an_error_not_its_default(tmp_path):
     """An isotropic PPCA must not reload as the default (diagonal) noise."""
+
     def drop(manifest):
         del manifest["content"]["__dict__"]["model"]["fields"]["noise"]
 
@@ -187,6 +191,7 @@ def test_a_field_declared_as_added_later_may_be_missing(tmp_path):
 
 
 # -- saving: nothing half-written, nothing left behind ---------------------------------------
+
 
 def test_an_interrupted_save_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
     fit = hz.load(LEGACY / "svi.hz")

@@ -51,8 +51,9 @@ def _in_file(suffix: str, payload: bytes, call):
 
 # -- CSV -----------------------------------------------------------------------------------
 
-CSV_TEXT = st.lists(st.sampled_from(list("0123456789.,-+eE \nxa\t") + ["\ufeff", "nan", "inf", "2.O", "\n\n"]),
-                    max_size=80).map("".join)
+CSV_TEXT = st.lists(
+    st.sampled_from(list("0123456789.,-+eE \nxa\t") + ["\ufeff", "nan", "inf", "2.O", "\n\n"]), max_size=80
+).map("".join)
 
 
 @FAST
@@ -64,9 +65,16 @@ def test_any_csv_text_reads_as_numbers_or_is_refused_with_a_message(text):
 
 
 @FAST
-@given(rows=hnp.arrays(np.float64, hnp.array_shapes(min_dims=2, max_dims=2, max_side=6),
-                       elements=st.floats(-1e6, 1e6, allow_nan=False, width=32)),
-       header=st.booleans(), bom=st.booleans(), blank=st.booleans())
+@given(
+    rows=hnp.arrays(
+        np.float64,
+        hnp.array_shapes(min_dims=2, max_dims=2, max_side=6),
+        elements=st.floats(-1e6, 1e6, allow_nan=False, width=32),
+    ),
+    header=st.booleans(),
+    bom=st.booleans(),
+    blank=st.booleans(),
+)
 def test_a_numeric_table_reads_back_with_every_row(rows, header, bom, blank):
     lines = [",".join(repr(float(v)) for v in row) for row in rows]
     if blank:
@@ -79,6 +87,7 @@ def test_a_numeric_table_reads_back_with_every_row(rows, header, bom, blank):
 
 
 # -- NPZ -----------------------------------------------------------------------------------
+
 
 @FAST
 @given(st.binary(max_size=400))
@@ -104,6 +113,7 @@ def test_an_npz_array_reads_back_or_is_refused(array, cut):
 
 # -- hz.load -------------------------------------------------------------------------------
 
+
 def _load(path):
     return hz.load(path, max_array_bytes=LOAD_LIMIT)
 
@@ -117,18 +127,41 @@ def test_random_bytes_are_not_a_fit(payload):
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
-        st.sampled_from(["__array__", "__dict__", "__tuple__", "__list__", "__class__", "fields", "arguments",
-                         "__distribution__", "format", "kind", "version", "content", "model", "a0"])
-        | st.text(max_size=4),
-        inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "__array__",
+                    "__dict__",
+                    "__tuple__",
+                    "__list__",
+                    "__class__",
+                    "fields",
+                    "arguments",
+                    "__distribution__",
+                    "format",
+                    "kind",
+                    "version",
+                    "content",
+                    "model",
+                    "a0",
+                ]
+            )
+            | st.text(max_size=4),
+            inner,
+            max_size=4,
+        )
+    ),
     max_leaves=20,
 )
-NPY_HEADERS = st.fixed_dictionaries({
-    "descr": st.sampled_from(["<f8", "<f4", "|u1", "<i8", "|O", "<c16"]),
-    "fortran_order": st.booleans(),
-    "shape": st.lists(st.integers(0, 10**7), max_size=4).map(tuple),
-})
+NPY_HEADERS = st.fixed_dictionaries(
+    {
+        "descr": st.sampled_from(["<f8", "<f4", "|u1", "<i8", "|O", "<c16"]),
+        "fortran_order": st.booleans(),
+        "shape": st.lists(st.integers(0, 10**7), max_size=4).map(tuple),
+    }
+)
 
 
 def _npy_member(header: dict, data: bytes) -> bytes:
@@ -138,8 +171,14 @@ def _npy_member(header: dict, data: bytes) -> bytes:
 
 
 @FAST
-@given(content=JSON, kind=st.sampled_from(["fit", "model", 3]), version=st.sampled_from([1, 0, 2, "1", None]),
-       headers=st.lists(NPY_HEADERS, max_size=3), data=st.binary(max_size=64), names=st.booleans())
+@given(
+    content=JSON,
+    kind=st.sampled_from(["fit", "model", 3]),
+    version=st.sampled_from([1, 0, 2, "1", None]),
+    headers=st.lists(NPY_HEADERS, max_size=3),
+    data=st.binary(max_size=64),
+    names=st.booleans(),
+)
 def test_crafted_zips_load_or_are_refused(content, kind, version, headers, data, names):
     if names:  # a manifest that names the members
         content = {"__list__": [{"__array__": f"a{i}"} for i in range(len(headers))] + [content]}
@@ -167,13 +206,24 @@ ANY_ARRAY = hnp.arrays(
     st.sampled_from([np.float64, np.float32, np.int64, np.complex128, np.bool_]),
     hnp.array_shapes(min_dims=0, max_dims=3, max_side=4),
 )
-FLOAT_ARRAY = hnp.arrays(np.float64, hnp.array_shapes(min_dims=0, max_dims=3, max_side=4),
-                         elements=st.floats(allow_nan=True, allow_infinity=True))
+FLOAT_ARRAY = hnp.arrays(
+    np.float64,
+    hnp.array_shapes(min_dims=0, max_dims=3, max_side=4),
+    elements=st.floats(allow_nan=True, allow_infinity=True),
+)
 
 
 @FAST
-@given(st.one_of(ANY_ARRAY, FLOAT_ARRAY, st.text(max_size=5), st.lists(st.floats(), max_size=4),
-                 st.lists(st.lists(st.integers(), max_size=3), max_size=3), st.complex_numbers()))
+@given(
+    st.one_of(
+        ANY_ARRAY,
+        FLOAT_ARRAY,
+        st.text(max_size=5),
+        st.lists(st.floats(), max_size=4),
+        st.lists(st.lists(st.integers(), max_size=3), max_size=3),
+        st.complex_numbers(),
+    )
+)
 def test_check_finite_array_gives_finite_float32_data_or_a_message(x):
     outcome = _outcome(lambda: check_finite_array(x, "M"))
     if not isinstance(outcome, Exception):

@@ -64,11 +64,14 @@ def _refuse_simulation(monkeypatch):
     return calls
 
 
-@pytest.mark.parametrize("option, value, named", [
-    ("key", 1, r"another key: \[0, 0\] there, \[0, 1\] in this run"),
-    ("num_simulations", 300, "another num_simulations: 200 there, 300 in this run"),
-    ("num_rounds", 2, "another num_rounds: 1 there, 2 in this run"),
-])
+@pytest.mark.parametrize(
+    "option, value, named",
+    [
+        ("key", 1, r"another key: \[0, 0\] there, \[0, 1\] in this run"),
+        ("num_simulations", 300, "another num_simulations: 200 there, 300 in this run"),
+        ("num_rounds", 2, "another num_rounds: 1 there, 2 in this run"),
+    ],
+)
 def test_a_run_that_differs_from_the_bank_is_refused_naming_what_differs(bank, monkeypatch, option, value, named):
     calls = _refuse_simulation(monkeypatch)
     with pytest.raises(ValueError, match=named):
@@ -92,8 +95,9 @@ def test_the_bank_records_what_made_it(bank):
     assert record["helmholtz_version"] == hz.__version__ and record["proposal"] is None
     chunks = record["rounds"]["0"]["chunks"]
     assert [(c["start"], c["stop"]) for c in chunks] == [(0, 50), (50, 100), (100, 150), (150, 200)]
-    assert all(c["shape"] == [c["stop"] - c["start"], 2] and c["dtype"] == "float32" and len(c["sha256"]) == 64
-               for c in chunks)
+    assert all(
+        c["shape"] == [c["stop"] - c["start"], 2] and c["dtype"] == "float32" and len(c["sha256"]) == 64 for c in chunks
+    )
 
 
 def test_another_chunk_size_reuses_every_simulation(bank, filled, monkeypatch):

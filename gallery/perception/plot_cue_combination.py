@@ -26,7 +26,11 @@ from helmholtz.perception import ErnstBanksExperiment, causal_inference, combine
 
 QUICK = os.environ.get("HELMHOLTZ_QUICK") == "1"  # small sizes for the test suite
 REPEATS = 2 if QUICK else 20
-NUTS_OPTIONS = dict(num_chains=1, num_warmup=100, num_samples=100) if QUICK else dict(num_chains=4, num_warmup=500, num_samples=1000)
+NUTS_OPTIONS = (
+    dict(num_chains=1, num_warmup=100, num_samples=100)
+    if QUICK
+    else dict(num_chains=4, num_warmup=500, num_samples=1000)
+)
 
 # %%
 # The experiment and the observer
@@ -57,10 +61,18 @@ for level, color in enumerate(colors):
     sizes = np.unique(experiment.comparison[chosen])
     observed = [choices[chosen & (experiment.comparison == s)].mean() for s in sizes]
     axes[0].plot(sizes, observed, "o", color=color, ms=4)
-    axes[0].plot(sizes, [p_fit[chosen & (experiment.comparison == s)][0] for s in sizes], "-", color=color, label=f"visual noise level {level}")
+    axes[0].plot(
+        sizes,
+        [p_fit[chosen & (experiment.comparison == s)][0] for s in sizes],
+        "-",
+        color=color,
+        label=f"visual noise level {level}",
+    )
 axes[0].axvline(58, ls=":", c="k")
 axes[0].axvline(52, ls=":", c="k")
-axes[0].set(xlabel="comparison size (mm)", ylabel='P("comparison taller")', title="conflict +6 mm: data (dots), fit (lines)")
+axes[0].set(
+    xlabel="comparison size (mm)", ylabel='P("comparison taller")', title="conflict +6 mm: data (dots), fit (lines)"
+)
 axes[0].legend(fontsize=7)
 
 # %%
@@ -75,7 +87,9 @@ true = experiment.psychometrics(truth)
 weight_draws = np.asarray(fitted["visual_weight"][:, :, 0])
 axes[1].errorbar(levels, weight_draws.mean(0), yerr=weight_draws.std(0), fmt="o", label="fitted (posterior mean +- sd)")
 axes[1].plot(levels, true["visual_weight"][:, 0], "k_", ms=20, label="true")
-axes[1].set(xlabel="visual noise level", ylabel="visual weight", ylim=(0, 1), xticks=levels, title="weights follow reliability")
+axes[1].set(
+    xlabel="visual noise level", ylabel="visual weight", ylim=(0, 1), xticks=levels, title="weights follow reliability"
+)
 axes[1].legend(fontsize=7)
 axes[2].plot(levels, np.sqrt(2) * truth["sigma_visual"], "o-", label="vision alone")
 axes[2].plot(levels, np.full(4, np.sqrt(2) * truth["sigma_haptic"]), "s-", label="touch alone")
@@ -96,12 +110,18 @@ haptic = np.linspace(-40, 40, 401)
 result = causal_inference(visual, haptic, sigma_1=3.0, sigma_2=6.0, prior_sigma=20.0, p_common=0.5)
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
 axes[0].plot(haptic - visual, result["p_common"])
-axes[0].set(xlabel="haptic - visual measurement (mm)", ylabel="P(one cause)", title="posterior probability of a common cause")
+axes[0].set(
+    xlabel="haptic - visual measurement (mm)", ylabel="P(one cause)", title="posterior probability of a common cause"
+)
 axes[1].plot(haptic - visual, result["estimate_1"], label="causal inference")
 measurements = np.stack([np.full_like(haptic, visual), haptic], -1)
 always_fused, _ = combine_cues_with_prior(measurements, np.broadcast_to([3.0, 6.0], measurements.shape), 0.0, 20.0)
 axes[1].plot(haptic - visual, always_fused, ":", label="always fuse")
-axes[1].set(xlabel="haptic - visual measurement (mm)", ylabel="estimate of the visual source (mm)", title="fusion, then segregation")
+axes[1].set(
+    xlabel="haptic - visual measurement (mm)",
+    ylabel="estimate of the visual source (mm)",
+    title="fusion, then segregation",
+)
 axes[1].legend(fontsize=8)
 fig.tight_layout()
 plt.show()

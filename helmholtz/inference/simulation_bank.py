@@ -117,11 +117,13 @@ class SimulationBank:
         self._model_name = model.name
         self._fingerprint = _model_fingerprint(model)
         record = record or {}
-        self._wanted = _normalised({
-            "prior": _prior_fingerprint(model),
-            **{name: record.get(name) for name in ("key", "num_simulations", "num_rounds", "proposal")},
-            "helmholtz_version": _serialization.library_version(),
-        })
+        self._wanted = _normalised(
+            {
+                "prior": _prior_fingerprint(model),
+                **{name: record.get(name) for name in ("key", "num_simulations", "num_rounds", "proposal")},
+                "helmholtz_version": _serialization.library_version(),
+            }
+        )
         with self._locked():
             pass
 
@@ -190,7 +192,11 @@ class SimulationBank:
         fingerprint, wanted = self._fingerprint, self._wanted
         if not self._manifest_path.exists():
             self._manifest = {
-                "bank_format": BANK_FORMAT, "model": fingerprint, "model_name": self._model_name, **wanted, "rounds": {}
+                "bank_format": BANK_FORMAT,
+                "model": fingerprint,
+                "model_name": self._model_name,
+                **wanted,
+                "rounds": {},
             }
             self._save_manifest()
             return
