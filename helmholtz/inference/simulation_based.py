@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 from helmholtz.inference.fit import Fit
 from helmholtz.inference.posterior import ConditionsOnNewObservation, LogDensity, Posterior, register_posterior_kind
 from helmholtz.inference.registry import register_backend
-from helmholtz.inference.simulation_bank import SimulationBank
+from helmholtz.inference.simulation_bank import SimulationBank, key_record
 from helmholtz.models.simulators.base import Simulator
 from helmholtz.utils import as_key
 
@@ -370,7 +370,16 @@ def _run(
         len(x_summary),
     )
     prior = torch_prior(model)
-    bank = SimulationBank(simulation_bank, model) if simulation_bank is not None else None
+    # The bank refuses simulations made by another model, prior, key or budget (or, over several rounds, proposal).
+    unshaping = ("num_simulations", "simulation_bank", "chunk_size", "device", "progress_bar")
+    shaping = {k: v for k, v in options.items() if k not in unshaping}
+    record = {
+        "key": key_record(key),
+        "num_simulations": num_simulations,
+        "num_rounds": num_rounds,
+        "proposal": None if num_rounds == 1 else {"method": method, **shaping},
+    }
+    bank = SimulationBank(simulation_bank, model, record) if simulation_bank is not None else None
     trainer = config.trainer(prior, device)
     proposal = prior
     counts = {"num_simulations": [], "num_invalid": [], "epochs": []}
