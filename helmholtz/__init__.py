@@ -15,8 +15,8 @@ os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
 from helmholtz import data, diagnostics, models, perception, priors
 from helmholtz._serialization import serializable
+from helmholtz.app.recording_fit import fit_recording
 from helmholtz.inference import Fit, backends, fit, load, methods_for
-from helmholtz.recording_fit import fit_recording
 
 __version__ = "0.1.0"
 __all__ = [

@@ -29,6 +29,7 @@ import itertools
 import math
 from dataclasses import dataclass
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
@@ -65,6 +66,8 @@ def _describe(value):
         return (type(value).__name__, tuple((name, _describe(arg)) for name, arg in sorted(arguments.items())))
     if isinstance(value, list | tuple):
         return tuple(_describe(item) for item in value)
+    if isinstance(value, jax.core.Tracer):  # declared inside a traced function: no value yet
+        return ("traced", id(value))
     array = np.asarray(value)
     return (array.dtype.str, array.shape, array.tobytes())
 

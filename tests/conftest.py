@@ -23,7 +23,7 @@ _site_build = None
 
 
 def _start_site_build():
-    from helmholtz import gallery
+    from helmholtz.app import gallery
 
     gallery.BUILD.mkdir(parents=True, exist_ok=True)
     log = open(gallery.BUILD / "quick-build.log", "w")
@@ -73,7 +73,7 @@ def quick_site():
     """The gallery site built in quick mode (``docs/_build/quick``): every example executed
     once by sphinx-gallery, Sphinx warnings and the examples' warnings as errors."""
     global _site_build
-    from helmholtz import gallery
+    from helmholtz.app import gallery
 
     if _site_build is None:
         _site_build = _start_site_build()

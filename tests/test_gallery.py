@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import pytest
 
 import helmholtz as hz
-from helmholtz.cli import main
+from helmholtz.app.cli import main
 
 GALLERY = Path(__file__).resolve().parents[1] / "gallery"
 SCRIPTS = sorted(GALLERY.rglob("plot_*.py"))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from helmholtz import gallery
+from helmholtz.app import gallery
 
 GALLERY = Path(__file__).resolve().parents[1] / "gallery"
 EXAMPLE_PAGES = [f"auto_examples/{path.parent.name}/{path.stem}.html" for path in sorted(GALLERY.rglob("plot_*.py"))]

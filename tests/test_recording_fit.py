@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 import helmholtz as hz
-from helmholtz.cli import main
+from helmholtz.app.cli import main
+from helmholtz.app.recording_fit import fit_recording, synthetic_recording
 from helmholtz.data import Recording
-from helmholtz.recording_fit import fit_recording, synthetic_recording
 
 PARAMETERS = {
     "g_Na": 30.0,

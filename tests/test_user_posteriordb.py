@@ -174,7 +174,9 @@ def test_the_runge_kutta_solution_matches_a_fine_solve():
     for i in picked:
         k_a, K_m, V_m = draws["k_a"][i], draws["K_m"][i], draws["V_m"][i]
         exact = integrate.solve_ivp(
-            lambda t, c: np.exp(-k_a * t) * dose * k_a / volume - (V_m / volume) * c / (K_m + c),
+            lambda t, c, k_a=k_a, K_m=K_m, V_m=V_m: (
+                np.exp(-k_a * t) * dose * k_a / volume - (V_m / volume) * c / (K_m + c)
+            ),
             (0.0, times[-1]),
             [0.0],
             method="DOP853",

@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import helmholtz as hz
-from helmholtz.recording_fit import default_recording, predictive_check
+from helmholtz.app.recording_fit import default_recording, predictive_check
 
 QUICK = os.environ.get("HELMHOLTZ_QUICK") == "1"  # small sizes for the test suite
 NUM_SIMULATIONS = 500 if QUICK else 20_000

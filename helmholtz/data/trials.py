@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from helmholtz.data.reference import reference_dir
+from helmholtz.utils import reference_dir
 
 SPEED_COLUMNS = ("ref_speed_deg_s", "ref_contrast", "test_speed_deg_s", "test_contrast", "test_seen_faster")
 
@@ -38,7 +38,8 @@ def load_trials(path: str | os.PathLike, columns) -> pd.DataFrame:
         bad = ~np.isfinite(values.to_numpy(float))
         if bad.any():
             raise ValueError(
-                f"{path}: column {column!r} must be numeric and finite; row {int(np.argmax(bad))} is {table[column].iloc[int(np.argmax(bad))]!r}"
+                f"{path}: column {column!r} must be numeric and finite; "
+                f"row {int(np.argmax(bad))} is {table[column].iloc[int(np.argmax(bad))]!r}"
             )
         table[column] = values
     return table

@@ -3,9 +3,11 @@ simulation-based inference?").
 
 For parameters drawn from the prior and data simulated from them, a calibrated posterior
 contains the true parameters in its highest-density region of credibility level a for a
-fraction a of the simulations, at every level a. An amortised back end (single-round
-``npe``) conditions on new data without retraining, so this costs simulations and density
-evaluations only, not fits. A fraction below the level means overconfident posteriors.
+fraction a of the simulations, at every level a. A posterior that conditions on new data
+without retraining (the capability
+:class:`~helmholtz.inference.posterior.ConditionsOnNewObservation`: single-round ``npe``)
+makes this cost simulations and density evaluations only, not fits. A fraction below the
+level means overconfident posteriors.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import jax
 import numpy as np
 from tqdm.auto import tqdm
 
-from helmholtz.models.base import _as_key
+from helmholtz.inference.posterior import ConditionsOnNewObservation, require
+from helmholtz.utils import as_key
 
 
 @dataclass(frozen=True)
@@ -44,16 +47,15 @@ class CoverageResult:
 def expected_coverage(
     fit, *, key=0, num_simulations: int = 200, num_draws: int = 1000, levels=(0.5, 0.9), progress_bar: bool = False
 ) -> CoverageResult:
-    """Expected coverage of the amortised posterior of ``fit`` (a single-round NPE fit)."""
-    posterior = fit.posterior
-    if not (hasattr(posterior, "sample_at") and hasattr(posterior, "log_prob_at")):
-        raise TypeError(
-            f"expected_coverage needs an amortised posterior with a density (npe), got a {fit.method!r} fit"
-        )
-    if fit.method == "npe" and fit.options.get("num_rounds", 1) > 1:
-        raise ValueError("expected_coverage: a multi-round NPE posterior is focused on one observation, not amortised")
+    """Expected coverage of the amortised posterior of ``fit`` (a single-round NPE fit).
+
+    Raises:
+        MissingCapability: (a TypeError) the posterior does not condition on new
+            observations (:class:`~helmholtz.inference.posterior.ConditionsOnNewObservation`).
+    """
+    posterior = require(fit.posterior, ConditionsOnNewObservation, what="expected_coverage", method=fit.method)
     model = fit.model
-    key_prior, key_simulate, key_draws = jax.random.split(_as_key(key), 3)
+    key_prior, key_simulate, key_draws = jax.random.split(as_key(key), 3)
     theta = np.asarray(model.theta_of(model.sample_prior(key_prior, num_simulations)))
     summaries = model.simulate_summaries(key_simulate, theta)
     valid = np.isfinite(summaries).all(axis=1)

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from helmholtz.diagnostics.compare import flatten_draws
 from helmholtz.inference.registry import fit
-from helmholtz.models.base import _as_key
+from helmholtz.utils import as_key
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ def sbc(
     statistics = statistics or model.identifiable_parameters
     global_sites = model.sites().global_latents
     names, all_ranks = None, []
-    keys = jax.random.split(_as_key(key), num_simulations)
+    keys = jax.random.split(as_key(key), num_simulations)
     for simulation_key in tqdm(keys, desc=f"sbc {method}", disable=not progress_bar):
         key_prior, key_data, key_fit, key_draws = jax.random.split(simulation_key, 4)
         truth = {name: value[0] for name, value in model.sample_prior(key_prior, 1).items() if name in global_sites}

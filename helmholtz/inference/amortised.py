@@ -34,6 +34,7 @@ from numpyro.infer.initialization import init_to_uniform
 from numpyro.optim import optax_to_numpyro
 from numpyro.primitives import Messenger
 
+from helmholtz.inference.posterior import Amortised, BindsProgram, LogMarginal, Posterior, register_posterior_kind
 from helmholtz.inference.registry import requires_likelihood
 from helmholtz.models.base import (
     DATA_PLATE,
@@ -196,9 +197,9 @@ class Amortisation:
     ``encoder_distributions`` functions take a dict of every param.
 
     The encoder is an MLP on each data vector (tanh hidden layers ``encoder_hidden``),
-    unless the model builds its own: a model with a method
-    ``make_encoder(num_outputs, key) -> equinox.Module`` (a recurrent network over a
-    trial, say) gets that network, applied to each data point."""
+    unless the model builds its own: a model whose ``make_encoder(num_outputs, key)``
+    (a hook of :class:`~helmholtz.models.base.Model`) returns an Equinox module (a
+    recurrent network over a trial, say) gets that network, applied to each data point."""
 
     model: Model
     num_points: int
@@ -223,13 +224,18 @@ class Amortisation:
             heads.append(EncoderHead(name, family, trace[name]["fn"].event_shape[-1]))
         inits = {name: (trace[name]["value"], trace[name]["fn"].support) for name in sites.global_latents}
         num_outputs = sum(head.num_outputs for head in heads)
-        if hasattr(model, "make_encoder"):
+        if model.make_encoder(num_outputs, jax.random.PRNGKey(0)) is not None:
             make_encoder = functools.partial(model.make_encoder, num_outputs)
         else:
             input_size = sum(int(np.prod(np.shape(part)[1:])) for part in jax.tree.leaves(x))
             sizes = (input_size, *encoder_hidden, num_outputs)
             make_encoder = functools.partial(_mlp_encoder, sizes)
         return cls(model, num_rows(x), tuple(heads), make_encoder, inits, beta)
+
+    @property
+    def _own_encoder(self) -> bool:
+        """Whether the model built the encoder (which reads data points as they are)."""
+        return not (isinstance(self.make_encoder, functools.partial) and self.make_encoder.func is _mlp_encoder)
 
     @functools.cached_property
     def _encoder_skeleton(self):
@@ -266,7 +272,7 @@ class Amortisation:
         encoder = eqx.combine(encoder_weights, self._encoder_skeleton)
         # A model's own encoder reads its data points as they are; the default MLP reads
         # each flattened, with its covariates appended for a conditional model.
-        outputs = jax.vmap(encoder)(x if hasattr(self.model, "make_encoder") else _encoder_input(x))
+        outputs = jax.vmap(encoder)(x if self._own_encoder else _encoder_input(x))
         splits = np.cumsum([head.num_outputs for head in self.heads])[:-1]
         return {
             head.site: head.distribution(part) for head, part in zip(self.heads, jnp.split(outputs, splits, axis=-1))
@@ -354,7 +360,7 @@ class Amortisation:
         return log_p - log_q, latents, log_prior[0]
 
 
-class AmortisedPosterior:
+class AmortisedPosterior(Posterior, BindsProgram, LogMarginal, Amortised):
     """A fitted encoder q(z_i | x_i) with point estimates of the model's parameters.
 
     ``sample`` gives the global point estimates, repeated, and draws of the local
@@ -455,9 +461,10 @@ class AmortisedPosterior:
         return {"params": leaves, "config": self.config}
 
 
-def rebuild_amortised_posterior(model: Model, observed, state: dict) -> AmortisedPosterior:
+def rebuild_amortised_posterior(model: Model, observed, state: dict, options: dict) -> AmortisedPosterior:
     """An AmortisedPosterior from a saved state: the programs are rebuilt and traced once
-    for the structure of each param, which is then filled with the saved arrays."""
+    for the structure of each param, which is then filled with the saved arrays (the Fit's
+    ``options`` are not needed)."""
     config = state["config"]
     amortisation = Amortisation.build(
         model,
@@ -473,6 +480,9 @@ def rebuild_amortised_posterior(model: Model, observed, state: dict) -> Amortise
         for name, leaves in state["params"].items()
     }
     return AmortisedPosterior(amortisation, params, observed, config)
+
+
+register_posterior_kind(AmortisedPosterior, rebuild=rebuild_amortised_posterior, methods=("vae", "wake-sleep", "rws"))
 
 
 def resumed_params(method: str, resume, model: Model, config: dict) -> tuple[dict | None, dict]:

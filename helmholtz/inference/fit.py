@@ -1,11 +1,11 @@
 """The Fit: what every back end returns, whichever it is.
 
-A Fit pairs the model and the observed data with a posterior that can be sampled. Three
-kinds of posterior exist here: a set of draws (MCMC), a fitted variational guide (SVI)
-and a fitted encoder (``vae``, ``wake-sleep``, ``rws``: :mod:`helmholtz.inference.amortised`); simulation-based back
-ends add a neural posterior.
-Everything else (ArviZ export, posterior predictive simulation, marginal likelihoods,
-saving) is written once here on top of ``sample``.
+A Fit pairs the model and the observed data with a posterior that can be sampled (the
+protocol of :mod:`helmholtz.inference.posterior`). Two generic kinds of posterior are
+defined here: a set of draws (MCMC) and a fitted variational guide (SVI); back ends
+register others (a fitted encoder, a neural posterior). Everything else (ArviZ export,
+posterior predictive simulation, marginal likelihoods, saving) is written once here on top
+of ``sample`` and of the capabilities a posterior declares; this module imports no back end.
 """
 
 from __future__ import annotations
@@ -22,12 +22,14 @@ from numpyro import handlers
 from numpyro.infer import Predictive, log_likelihood
 
 from helmholtz import _serialization
-from helmholtz.models.base import OBSERVED_SITE, Conditioned, Model, _as_key, observations, unobserved
+from helmholtz.inference.posterior import Amortised, BindsProgram, LogMarginal, Posterior, posterior_kinds, require
+from helmholtz.models.base import OBSERVED_SITE, Conditioned, Model, observations, unobserved
+from helmholtz.utils import as_key
 
 FILE_KIND = "fit"
 
 
-class DrawsPosterior:
+class DrawsPosterior(Posterior):
     """A posterior held as draws, shaped ``(chains, draws_per_chain, *site_shape)``."""
 
     kind = "draws"
@@ -53,7 +55,7 @@ class DrawsPosterior:
         return {"draws": {name: np.asarray(value) for name, value in self.draws.items()}}
 
 
-class GuidePosterior:
+class GuidePosterior(Posterior, BindsProgram):
     """A posterior held as a fitted NumPyro guide and its parameters."""
 
     kind = "guide"
@@ -78,6 +80,11 @@ class GuidePosterior:
         return {"params": jax.tree.map(np.asarray, self.params), "guide": self.guide_config}
 
 
+def rebuild_draws_posterior(model: Model, observed, state: dict, options: dict) -> DrawsPosterior:
+    """The inverse of :meth:`DrawsPosterior.state` (the back ends that return draws register it)."""
+    return DrawsPosterior(state["draws"])
+
+
 @dataclass
 class Fit:
     """The result of :func:`helmholtz.fit`.
@@ -86,7 +93,9 @@ class Fit:
         model: the model that was fit.
         method: the back end's registered name.
         observed: the data the posterior conditions on.
-        posterior: draws or a fitted guide; use :meth:`sample` rather than reading it.
+        posterior: a :class:`~helmholtz.inference.posterior.Posterior` (draws, a fitted guide,
+            an encoder, a network); use :meth:`sample` rather than reading it, and
+            ``fit.posterior.has(capability)`` to ask what more it can do.
         history: training curves by name (for SVI, ``"loss"``: the negative ELBO per step).
         diagnostics: convergence figures by name (for NUTS, ``"r_hat"`` and ``"ess"`` per
             site, and the number of divergent transitions).
@@ -97,7 +106,7 @@ class Fit:
     model: Model
     method: str
     observed: jnp.ndarray | Conditioned
-    posterior: DrawsPosterior | GuidePosterior
+    posterior: Posterior
     history: dict[str, np.ndarray] = field(default_factory=dict)
     diagnostics: dict[str, Any] = field(default_factory=dict)
     sample_stats: dict[str, np.ndarray] = field(default_factory=dict)
@@ -113,12 +122,13 @@ class Fit:
     @property
     def _program(self):
         """The model's program, with any network weights the back end fitted in place."""
-        bind = getattr(self.posterior, "bind", None)
-        return self.model.program if bind is None else bind(self.model.program)
+        if self.posterior.has(BindsProgram):
+            return self.posterior.bind(self.model.program)
+        return self.model.program
 
     def _replicate(self, key, draws: dict):
         num_points = self._num_points or self.observed.shape[0]
-        if getattr(self.posterior, "bind", None) is None:
+        if not self.posterior.has(BindsProgram):
             return self.model.replicate(key, draws, num_points=num_points)
         predictive = Predictive(self._program, posterior_samples=draws, return_sites=[OBSERVED_SITE])
         # A conditional model replicates its observations for the observed covariates.
@@ -138,54 +148,48 @@ class Fit:
 
         The same key gives the same draws, also after :meth:`save` and :func:`load`.
         """
-        key_draws, key_complete = jax.random.split(_as_key(key))
+        if isinstance(num_draws, bool) or not isinstance(num_draws, (int, np.integer)) or num_draws < 1:
+            raise ValueError(f"sample: num_draws must be a positive integer, got {num_draws!r}")
+        key_draws, key_complete = jax.random.split(as_key(key))
         return self._complete(key_complete, self.posterior.sample(key_draws, num_draws), batch_ndims=1)
 
     def posterior_predictive(self, key, num_draws: int) -> jnp.ndarray:
         """Replicated data sets, shaped ``(num_draws, *observed.shape)``, one per posterior draw."""
-        key_draws, key_simulate = jax.random.split(_as_key(key))
+        key_draws, key_simulate = jax.random.split(as_key(key))
         draws = self.posterior.sample(key_draws, num_draws)
         return self._replicate(key_simulate, draws)
 
     def log_marginal(self, x, *, key=0, num_draws: int = 200, num_particles: int = 1000) -> jnp.ndarray:
         """log p(x_i | observed) for each new data point x_i.
 
-        An amortised fit (``vae``, ``wake-sleep``, ``rws``) estimates log p(x_i | theta_hat) by importance sampling
-        with its encoder q(z | x_i) as the proposal and ``num_particles`` draws per point.
+        A posterior with the :class:`~helmholtz.inference.posterior.LogMarginal` capability
+        gives its own estimate: an amortised fit (``vae``, ``wake-sleep``, ``rws``) estimates
+        log p(x_i | theta_hat) by importance sampling with its encoder q(z | x_i) as the
+        proposal and ``num_particles`` draws per point.
 
-        The model's local latents are removed exactly (closed form or enumeration) and the
+        Otherwise the model's local latents are removed exactly (its
+        ``marginal_distribution``: closed form or enumeration) and the
         global parameters are averaged over ``num_draws`` posterior draws:
         log (1/S) sum_s p(x_i | theta_s). For a point-estimate guide (``guide="delta"``)
         this is the exact log p(x_i | theta_hat).
         """
-        if hasattr(self.posterior, "log_marginal"):
-            x = self.model.validate_data(x)
-            return self.posterior.log_marginal(x, key=_as_key(key), num_particles=num_particles)
-        marginal = getattr(self.model, "marginal_distribution", None)
-        if marginal is None:
-            raise TypeError(f"{self.model.name} has no exact marginal likelihood over its local latents")
         x = self.model.validate_data(x)
-        draws = self.posterior.sample(_as_key(key), num_draws)
-        log_p = jax.vmap(lambda params: marginal(params).log_prob(x))(draws)
+        if self.posterior.has(LogMarginal):
+            return self.posterior.log_marginal(x, key=as_key(key), num_particles=num_particles)
+        draws = self.posterior.sample(as_key(key), num_draws)
+        log_p = jax.vmap(lambda params: self.model.marginal_distribution(params).log_prob(x))(draws)
         return jax.scipy.special.logsumexp(log_p, axis=0) - jnp.log(log_p.shape[0])
 
     def encode(self, x) -> dict:
         """The amortised posterior q(z_i | x_i) of each local latent site (a NumPyro
         distribution batched over the data points x_i): ``fit.encode(x)["z"].mean``."""
-        return self._amortised("encode")(self.model.validate_data(x))
+        return require(self.posterior, Amortised, what="encode", method=self.method).encode(self.model.validate_data(x))
 
     def decode(self, z, y=None) -> jnp.ndarray:
         """The mean of p(x | z) at the fitted parameters, for each latent vector z; for a
         conditional model, the mean of p(x | z, y) with the covariates ``y`` (one row per
         latent vector)."""
-        return self._amortised("decode")(z, y)
-
-    def _amortised(self, method: str):
-        if not hasattr(self.posterior, method):
-            raise TypeError(
-                f"{method} needs an amortised fit (method 'vae', 'wake-sleep' or 'rws'); this one is {self.method!r}"
-            )
-        return getattr(self.posterior, method)
+        return require(self.posterior, Amortised, what="decode", method=self.method).decode(z, y)
 
     # -- ArviZ -------------------------------------------------------------------------
     def to_arviz(self, *, key=0, num_draws: int = 1000) -> az.InferenceData:
@@ -200,7 +204,7 @@ class Fit:
         """
         if not self.model.has_likelihood:
             return self._simulator_arviz(key, num_draws)
-        key_draws, key_complete, key_predict = jax.random.split(_as_key(key), 3)
+        key_draws, key_complete, key_predict = jax.random.split(as_key(key), 3)
         grouped = self._complete(key_complete, self.posterior.grouped(key_draws, num_draws), batch_ndims=2)
         chains, per_chain = next(iter(grouped.values())).shape[:2]
         flat = {name: value.reshape((chains * per_chain,) + value.shape[2:]) for name, value in grouped.items()}
@@ -222,7 +226,7 @@ class Fit:
         )
 
     def _simulator_arviz(self, key, num_draws: int) -> az.InferenceData:
-        key_draws, key_predict = jax.random.split(_as_key(key))
+        key_draws, key_predict = jax.random.split(as_key(key))
         grouped = self.posterior.grouped(key_draws, num_draws)
         chains, per_chain = next(iter(grouped.values())).shape[:2]
         flat = {name: value.reshape((chains * per_chain,) + value.shape[2:]) for name, value in grouped.items()}
@@ -262,29 +266,46 @@ class Fit:
         )
 
 
-def load(path: str | os.PathLike) -> Fit:
-    """Load a Fit written by :meth:`Fit.save`; it gives the same draws for the same key."""
-    from helmholtz.inference.svi import rebuild_guide_posterior
+def load(path: str | os.PathLike, *, max_array_bytes: int | None = None) -> Fit:
+    """Load a Fit written by :meth:`Fit.save`; it gives the same draws for the same key.
 
-    content = _serialization.read(path, FILE_KIND)
+    The posterior is rebuilt by the function its kind registered
+    (:func:`~helmholtz.inference.posterior.register_posterior_kind`), after the saved model
+    has accepted the data saved with it (so a file whose model was edited, to sizes its data
+    do not have, fails before anything of the model's size is allocated).
+
+    Args:
+        path: a file written by :meth:`Fit.save`.
+        max_array_bytes: the most bytes the file's arrays may take in memory, all together;
+            default ``$HELMHOLTZ_MAX_LOAD_BYTES``, else 1 GiB. Raise it for a large fit you trust.
+
+    Returns:
+        The Fit.
+    """
+    content = _serialization.read(path, FILE_KIND, max_array_bytes=max_array_bytes)
+    if not isinstance(content, dict) or not {"model", "posterior", "observed", "options"} <= set(content):
+        raise ValueError(f"{path}: not the content of a saved Fit (a model, observed data, a posterior and options)")
     state = content["posterior"]
     saved = content["observed"]
     # Data with covariates is saved as the tuple (x, y) of a Conditioned.
     observed = Conditioned(*map(jnp.asarray, saved)) if isinstance(saved, tuple) else jnp.asarray(saved)
-    if state["kind"] == "draws":
-        posterior = DrawsPosterior(state["draws"])
-    elif state["kind"] == "neural":
-        from helmholtz.inference.simulation_based import rebuild_neural_posterior
-
-        posterior = rebuild_neural_posterior(content["model"], state)
-    elif state["kind"] == "amortised":
-        from helmholtz.inference.amortised import rebuild_amortised_posterior
-
-        posterior = rebuild_amortised_posterior(content["model"], observed, state)
-    elif state["kind"] == "guide":
-        posterior = rebuild_guide_posterior(content["model"], observed, state["guide"], state["params"])
-    else:
-        raise ValueError(f"{path}: unknown posterior kind {state['kind']!r}")
+    if not hasattr(content["model"], "validate_data") or not isinstance(state, dict) or "kind" not in state:
+        raise ValueError(f"{path}: the saved Fit's model or posterior is malformed")
+    try:
+        content["model"].validate_data(observed)
+    except (ValueError, TypeError) as error:
+        raise ValueError(
+            f"{path}: the saved model does not accept the data saved with it ({error}); "
+            "the file was edited or is corrupt"
+        ) from None
+    kinds = posterior_kinds()
+    if state["kind"] not in kinds:
+        raise ValueError(
+            f"{path}: unknown posterior kind {state['kind']!r}; registered kinds: {', '.join(sorted(kinds))} "
+            "(a kind is registered when the module that defines it is imported)"
+        )
+    saved_state = {name: value for name, value in state.items() if name != "kind"}
+    posterior = kinds[state["kind"]].rebuild(content["model"], observed, saved_state, content["options"])
     return Fit(
         model=content["model"],
         method=content["method"],

@@ -11,7 +11,8 @@ from numpyro.diagnostics import effective_sample_size, split_gelman_rubin
 from numpyro.infer import NUTS
 from tqdm.auto import tqdm
 
-from helmholtz.inference.fit import DrawsPosterior, Fit
+from helmholtz.inference.fit import DrawsPosterior, Fit, rebuild_draws_posterior
+from helmholtz.inference.posterior import register_posterior_kind
 from helmholtz.inference.registry import register_backend, requires_sampling_without_params
 
 # NumPyro's per-draw statistics, under ArviZ's names for them.
@@ -25,6 +26,8 @@ _SAMPLE_STATS = {
 
 
 CHAIN_METHODS = ("sequential", "vectorized", "parallel")
+
+register_posterior_kind(DrawsPosterior, rebuild=rebuild_draws_posterior, methods=("nuts",))
 
 
 def _default_chain_method(num_chains: int) -> str:

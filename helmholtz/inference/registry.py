@@ -72,6 +72,7 @@ def fit(model: Model, data, *, method: str, key=0, **options):
             f"Methods that can: {', '.join(fitting) if fitting else 'none registered'}"
         )
     x = model.validate_data(data)
+    model.check_declaration(x)
     return backend.run(model, x, _as_key(key), **options)
 
 

@@ -31,10 +31,11 @@ import torch
 from tqdm.auto import tqdm
 
 from helmholtz.inference.fit import Fit
+from helmholtz.inference.posterior import ConditionsOnNewObservation, LogDensity, Posterior, register_posterior_kind
 from helmholtz.inference.registry import register_backend
-from helmholtz.inference.simulation_bank import SimulationBank
-from helmholtz.models.base import _as_key
+from helmholtz.inference.simulation_bank import SimulationBank, key_record
 from helmholtz.models.simulators.base import Simulator
+from helmholtz.utils import as_key
 
 METHODS = ("npe", "nle", "nre")
 _ESTIMATOR_DEFAULTS = {"npe": "zuko_maf", "nle": "maf", "nre": "resnet"}
@@ -113,7 +114,7 @@ class JaxPrior(torch.distributions.Distribution):
     def stddev(self):
         return self._moments[1]
 
-    def sample(self, sample_shape=torch.Size()):
+    def sample(self, sample_shape=()):
         sample_shape = torch.Size(sample_shape)
         seed = int(torch.randint(0, 2**31 - 1, ()))
         draws = self.model.sample_prior(jax.random.PRNGKey(seed), max(sample_shape.numel(), 1))
@@ -220,23 +221,26 @@ class _NoTracker:
         pass
 
 
-class NeuralPosterior:
+class NeuralPosterior(Posterior, LogDensity, ConditionsOnNewObservation):
     """A posterior held as a trained sbi network, conditioned on the observed summaries.
 
     NPE samples directly; NLE and NRE sample their unnormalised posterior with sbi's
     vectorised slice sampler (``mcmc`` options). Amortised use: :meth:`sample_at` and
     :meth:`log_prob_at` condition on other summaries without retraining (exact for
     single-round NPE; later rounds are focused on the observation they were trained for).
+    The capabilities it reports say so: :class:`LogDensity` for NPE,
+    :class:`ConditionsOnNewObservation` for NPE trained in ``num_rounds=1``.
     """
 
     kind = "neural"
 
-    def __init__(self, model: Simulator, config: EstimatorConfig, network, x_summary, mcmc: dict):
+    def __init__(self, model: Simulator, config: EstimatorConfig, network, x_summary, mcmc: dict, num_rounds: int = 1):
         self.model = model
         self.config = config
         self.network = network.eval()
         self.x_summary = np.asarray(x_summary, dtype=np.float32)
         self.mcmc = dict(mcmc)
+        self.num_rounds = int(num_rounds)  # the Fit's option, not part of the saved state
         self.prior = torch_prior(model)
         self._posterior = self._build()
 
@@ -255,7 +259,7 @@ class NeuralPosterior:
         )
 
     def _theta(self, key, num_draws: int, x) -> np.ndarray:
-        with _torch_seeded(_as_key(key)), torch.no_grad():
+        with _torch_seeded(as_key(key)), torch.no_grad():
             draws = self._posterior.sample(
                 (num_draws,), x=torch.tensor(np.asarray(x, np.float32)), show_progress_bars=False
             )
@@ -272,6 +276,17 @@ class NeuralPosterior:
             theta = torch.tensor(np.asarray(theta, np.float32))
             return self._posterior.log_prob(theta, x=torch.tensor(np.asarray(x_summary, np.float32)[None])).numpy()
 
+    def log_prob(self, draws: dict) -> np.ndarray:
+        """log q(theta | observed summaries) of each draw (NPE only)."""
+        return self.log_prob_at(np.asarray(self.model.theta_of(draws)), self.x_summary)
+
+    def unavailable(self, capability) -> str | None:
+        if capability in (LogDensity, ConditionsOnNewObservation) and self.config.method != "npe":
+            return f"{self.config.method} gives an unnormalised posterior, sampled by MCMC"
+        if capability is ConditionsOnNewObservation and self.num_rounds > 1:
+            return "a multi-round NPE posterior is focused on one observation, not amortised"
+        return None
+
     def sample(self, key, num_draws: int) -> dict[str, jnp.ndarray]:
         return self.model.params_of(self._theta(key, num_draws, self.x_summary[None]))
 
@@ -287,8 +302,9 @@ class NeuralPosterior:
         }
 
 
-def rebuild_neural_posterior(model: Simulator, state: dict) -> NeuralPosterior:
-    """The inverse of :meth:`NeuralPosterior.state`: the network rebuilt, then its weights."""
+def rebuild_neural_posterior(model: Simulator, observed, state: dict, options: dict) -> NeuralPosterior:
+    """The inverse of :meth:`NeuralPosterior.state`: the network rebuilt, then its weights;
+    the number of rounds comes from the Fit's ``options``."""
     config = EstimatorConfig(**state["config"])
     prior = torch_prior(model)
     # The builder infers shapes (and z-scoring, overwritten by the saved buffers) from a batch.
@@ -298,7 +314,15 @@ def rebuild_neural_posterior(model: Simulator, state: dict) -> NeuralPosterior:
         x = torch.randn(64, config.num_features)
         network = config.build(prior)(theta, x)
     network.load_state_dict({name: torch.tensor(np.asarray(value)) for name, value in state["weights"].items()})
-    return NeuralPosterior(model, config, network, state["x_summary"], state["mcmc"])
+    return NeuralPosterior(model, config, network, state["x_summary"], state["mcmc"], options.get("num_rounds", 1))
+
+
+register_posterior_kind(
+    NeuralPosterior,
+    rebuild=rebuild_neural_posterior,
+    methods=METHODS,
+    only={LogDensity: ("npe",), ConditionsOnNewObservation: ("npe",)},
+)
 
 
 def _run(
@@ -346,7 +370,16 @@ def _run(
         len(x_summary),
     )
     prior = torch_prior(model)
-    bank = SimulationBank(simulation_bank, model) if simulation_bank is not None else None
+    # The bank refuses simulations made by another model, prior, key or budget (or, over several rounds, proposal).
+    unshaping = ("num_simulations", "simulation_bank", "chunk_size", "device", "progress_bar")
+    shaping = {k: v for k, v in options.items() if k not in unshaping}
+    record = {
+        "key": key_record(key),
+        "num_simulations": num_simulations,
+        "num_rounds": num_rounds,
+        "proposal": None if num_rounds == 1 else {"method": method, **shaping},
+    }
+    bank = SimulationBank(simulation_bank, model, record) if simulation_bank is not None else None
     trainer = config.trainer(prior, device)
     proposal = prior
     counts = {"num_simulations": [], "num_invalid": [], "epochs": []}
@@ -463,7 +496,9 @@ def _truncated_prior(prior, conditioned, quantile: float, num_draws: int = 20_00
 
 def _register(method: str, summary: str):
     def run(model, x, key, **options):
-        return _run(method, model, x, key, **options)
+        fit = _run(method, model, x, key, **options)
+        fit.posterior.num_rounds = fit.options["num_rounds"]  # what the posterior's capabilities depend on
+        return fit
 
     run.__name__ = f"fit_{method}"
     run.__doc__ = f"""{summary}.

@@ -16,6 +16,7 @@ from numpyro.infer.autoguide import AutoBNAFNormal, AutoDelta, AutoIAFNormal, Au
 from numpyro.optim import optax_to_numpyro
 
 from helmholtz.inference.fit import Fit, GuidePosterior
+from helmholtz.inference.posterior import register_posterior_kind
 from helmholtz.inference.registry import register_backend, requires_continuous_likelihood
 from helmholtz.inference.training import check_schedule, optimise
 
@@ -58,13 +59,18 @@ def make_elbo(elbo: str, num_particles: int):
     raise ValueError(f"svi: unknown elbo {elbo!r}; choose one of {ELBOS}")
 
 
-def rebuild_guide_posterior(model, observed, guide_config: dict, params: dict) -> GuidePosterior:
-    """A GuidePosterior from saved parameters: the guide is rebuilt and traced once so that
-    its shapes are known, then used with exactly the saved parameters."""
+def rebuild_guide_posterior(model, observed, state: dict, options: dict) -> GuidePosterior:
+    """A GuidePosterior from its saved state (``"guide"``: the guide's settings, ``"params"``):
+    the guide is rebuilt and traced once so that its shapes are known, then used with
+    exactly the saved parameters."""
+    guide_config = state["guide"]
     guide = make_guide(model, **guide_config)
-    params = jax.tree.map(jnp.asarray, params)
+    params = jax.tree.map(jnp.asarray, state["params"])
     handlers.seed(handlers.substitute(guide, data=params), jax.random.PRNGKey(0))(observed)
     return GuidePosterior(guide, params, guide_config)
+
+
+register_posterior_kind(GuidePosterior, rebuild=rebuild_guide_posterior, methods=("svi",))
 
 
 @register_backend(

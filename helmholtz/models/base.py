@@ -27,6 +27,8 @@ from numpyro import handlers
 from numpyro.infer import Predictive
 from numpyro.infer.initialization import init_to_uniform
 
+from helmholtz.utils import as_key
+
 OBSERVED_SITE = "x"
 DATA_PLATE = "data"
 
@@ -132,6 +134,30 @@ class Model:
     def num_points_of(self, x) -> int | None:
         """How many independent data points ``x`` holds (passed back to the program)."""
         return None if x is None else num_rows(x)
+
+    # -- optional hooks: a model that can do more overrides them --------------------------
+    def marginal_distribution(self, params):
+        """p(x_i | theta), a NumPyro distribution with the local latents removed exactly
+        (closed form or enumeration), at global parameters ``params`` (by site name).
+
+        Raises:
+            TypeError: the model has none (the default).
+        """
+        raise TypeError(f"{self.name} has no exact marginal likelihood over its local latents")
+
+    def make_encoder(self, num_outputs: int, key):
+        """The encoder network the amortised back ends (``vae``, ``wake-sleep``, ``rws``) train
+        for this model, or None (the default) for the zoo's MLP on each flattened data point.
+
+        Args:
+            num_outputs: the size of the network's output for one data point.
+            key: a JAX PRNG key for its initial weights.
+
+        Returns:
+            An Equinox module from one data point, as the data holds it, to ``num_outputs``
+            values; or None.
+        """
+        return None
 
     @property
     def continuous_latents(self) -> bool:
@@ -248,7 +274,7 @@ class Model:
         predictive = Predictive(
             self.program, num_samples=num_draws, return_sites=list(sites.global_latents + sites.deterministic)
         )
-        return predictive(_as_key(key), None, num_points=1)
+        return predictive(as_key(key), None, num_points=1)
 
     def identifiable_parameters(self, params: dict) -> dict[str, jnp.ndarray]:
         """The functions of the global parameters that the data can pin down.
@@ -261,13 +287,13 @@ class Model:
     def simulate(self, key, params: dict, num_points: int | None = None) -> jnp.ndarray:
         """Simulate one data set from the parameters ``params`` (one draw, unbatched)."""
         conditioned = handlers.condition(self.program, data=params)
-        trace = handlers.trace(handlers.seed(conditioned, _as_key(key))).get_trace(None, num_points=num_points)
+        trace = handlers.trace(handlers.seed(conditioned, as_key(key))).get_trace(None, num_points=num_points)
         return trace[OBSERVED_SITE]["value"]
 
     def replicate(self, key, draws: dict, num_points: int | None = None) -> jnp.ndarray:
         """Replicated data sets, one per parameter draw (a leading axis in ``draws``)."""
         predictive = Predictive(self.program, posterior_samples=draws, return_sites=[OBSERVED_SITE])
-        return predictive(_as_key(key), None, num_points=num_points)[OBSERVED_SITE]
+        return predictive(as_key(key), None, num_points=num_points)[OBSERVED_SITE]
 
 
 def _innermost(distribution):
@@ -277,11 +303,8 @@ def _innermost(distribution):
     return distribution
 
 
-def _as_key(key):
-    """Accept an int seed or a JAX key, as the public API does everywhere."""
-    if isinstance(key, (int, np.integer)):
-        return jax.random.PRNGKey(int(key))
-    return key
+# The private name, for the modules that still import it from here; use helmholtz.utils.as_key.
+_as_key = as_key
 
 
 def check_finite_array(x, owner: str, *, ndim: int | None = None, last_dim: int | None = None) -> jnp.ndarray:
@@ -306,8 +329,12 @@ def check_finite_array(x, owner: str, *, ndim: int | None = None, last_dim: int 
     if x is None:
         raise ValueError(f"{owner}: data is missing (got None)")
     try:
+        if np.iscomplexobj(x):
+            raise ValueError(f"{owner}: data must be real numbers, got complex values (take .real or abs() first)")
         array = np.asarray(x, dtype=float)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError) as error:
+        if str(error).startswith(f"{owner}:"):
+            raise
         raise ValueError(f"{owner}: data must be numeric, got {type(x).__name__}") from None
     if ndim is not None and array.ndim != ndim:
         expected = "(num_points, obs_dim)" if ndim == 2 else f"{ndim} dimensions"
@@ -323,5 +350,13 @@ def check_finite_array(x, owner: str, *, ndim: int | None = None, last_dim: int 
             f"{owner}: data contains {int(np.isnan(array).sum())} NaN and "
             f"{int(np.isinf(array).sum())} infinite values (first at index {where}); "
             "remove or impute them before fitting"
+        )
+    # Models compute in float32 (JAX's default): larger values would become inf there.
+    huge = np.abs(array) > np.finfo(np.float32).max
+    if huge.any():
+        where = tuple(int(i) for i in np.argwhere(huge)[0])
+        raise ValueError(
+            f"{owner}: data contains {int(huge.sum())} values beyond the float32 range (|x| > 3.4e38, first at "
+            f"index {where}: {array[where]:.3g}), which would become inf; rescale the data"
         )
     return jnp.asarray(array)

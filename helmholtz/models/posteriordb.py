@@ -26,11 +26,11 @@ import numpyro.distributions as dist
 from numpyro.distributions import constraints
 
 from helmholtz._serialization import serializable
-from helmholtz.data.reference import reference_dir
 from helmholtz.models.base import DATA_PLATE, OBSERVED_SITE, Model, check_finite_array
 from helmholtz.models.hierarchical import HierarchicalNormal
 from helmholtz.models.markov import AutoRegressive
 from helmholtz.models.markov.distributions import HiddenMarkovEmissions
+from helmholtz.utils import reference_dir
 
 
 @serializable

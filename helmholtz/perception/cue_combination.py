@@ -94,10 +94,13 @@ def causal_inference(x_1, x_2, sigma_1, sigma_2, prior_sigma, p_common, prior_me
     }
 
 
+COMPARISONS_MM = tuple(np.arange(45.0, 65.1, 2.0))
+
+
 def ernst_banks_design(
     noise_levels: int = 4,
     conflicts=CONFLICTS_MM,
-    comparisons=tuple(np.arange(45.0, 65.1, 2.0)),
+    comparisons=COMPARISONS_MM,
     repeats: int = 10,
 ):
     """The trials of the experiment: every (visual noise level, conflict, comparison size),

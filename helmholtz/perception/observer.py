@@ -234,6 +234,8 @@ class Observer:
     measurement_padding: float = 3.0
     quadrature_nodes: int = 24
     priors: tuple[Parameter, ...] = ()
+    # Fields added after a release, with defaults that keep what files of that release mean.
+    _added_fields = {"priors": "0.2.0"}
 
     def __post_init__(self):
         if self.prior is not None and not isinstance(self.prior, PRIORS):

@@ -30,8 +30,9 @@ import numpyro
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
-from helmholtz.models.base import Model, _as_key, check_finite_array
+from helmholtz.models.base import Model, check_finite_array
 from helmholtz.priors import Normal, Parameter, Uniform  # noqa: F401  (Normal, Uniform: re-exported shorthands)
+from helmholtz.utils import as_key
 
 
 def _require(condition: bool, message: str) -> None:
@@ -98,7 +99,7 @@ class Simulator(Model):
             numpyro.sample(parameter.name, parameter.prior)
 
     def sample_prior(self, key, num_draws: int) -> dict[str, jnp.ndarray]:
-        keys = jax.random.split(_as_key(key), len(self.parameters))
+        keys = jax.random.split(as_key(key), len(self.parameters))
         return {p.name: p.prior.sample(k, (num_draws,)) for p, k in zip(self.parameters, keys)}
 
     def log_prior(self, theta) -> jnp.ndarray:
@@ -143,7 +144,7 @@ class Simulator(Model):
     # -- simulating --------------------------------------------------------------------
     def simulate(self, key, params: dict, num_points=None) -> jnp.ndarray:
         """One data set from one set of named parameters."""
-        return self.simulate_one(_as_key(key), self.theta_of(params))
+        return self.simulate_one(as_key(key), self.theta_of(params))
 
     def simulate_batch(
         self, key, theta, *, chunk_size: int | None = None, progress_bar: bool = False, devices=None
@@ -155,14 +156,14 @@ class Simulator(Model):
         ``chunk_size``: simulations per compiled call (default: :func:`default_chunk_size`,
         or fewer so that every core of a CPU gets a chunk: :func:`concurrent_chunks`).
         The results do not depend on either."""
-        return _run_in_chunks(self, "simulate", key, theta, chunk_size, progress_bar, devices)
+        return run_in_chunks(self, "simulate", key, theta, chunk_size, progress_bar, devices)
 
     def simulate_summaries(
         self, key, theta, *, chunk_size: int | None = None, progress_bar: bool = False, devices=None
     ) -> np.ndarray:
         """Summary statistics ``(n, num_features)`` of fresh simulations at ``theta (n, d)``;
         the data sets themselves are never kept, so any number fits in memory."""
-        return _run_in_chunks(self, "summaries", key, theta, chunk_size, progress_bar, devices)
+        return run_in_chunks(self, "summaries", key, theta, chunk_size, progress_bar, devices)
 
     def replicate(self, key, draws: dict, num_points=None) -> np.ndarray:
         """Posterior predictive data sets, one per draw, by re-simulation."""
@@ -224,9 +225,13 @@ def concurrent_chunks(devices) -> int:
     return max(1, cores // len(devices))
 
 
-def _run_in_chunks(
+def run_in_chunks(
     model: Simulator, what: str, key, theta, chunk_size: int | None, progress_bar: bool, devices=None
 ) -> np.ndarray:
+    """``model``'s batched ``what`` (``"simulate"`` or ``"summaries"``) of ``theta (n,
+    num_theta)``, in chunks over ``devices``: what :meth:`Simulator.simulate_batch` and
+    :meth:`Simulator.simulate_summaries` run, for a simulator whose batched function
+    differs from the vmapped :meth:`Simulator.simulate_one` (a streamed one, say)."""
     theta = np.asarray(theta, dtype=np.float32)
     if theta.ndim != 2 or theta.shape[1] != model.num_theta:
         raise ValueError(
@@ -248,7 +253,7 @@ def _run_in_chunks(
     chunk = max(len(devices), -(-min(chunk_size, max(len(theta), 1)) // len(devices)) * len(devices))
     function = _compiled(model, what, mesh)
     # Keys by simulation index: the same simulation whatever the chunking, devices or order.
-    all_keys = jax.random.split(_as_key(key), len(theta))
+    all_keys = jax.random.split(as_key(key), len(theta))
 
     def run(start):
         block, keys = theta[start : start + chunk], all_keys[start : start + chunk]

@@ -54,7 +54,7 @@ import numpy as np
 from jax import lax
 
 from helmholtz._serialization import serializable
-from helmholtz.models.simulators.base import Parameter, Simulator, Uniform, _run_in_chunks
+from helmholtz.models.simulators.base import Parameter, Simulator, Uniform, run_in_chunks
 from helmholtz.models.simulators.channels import CHANNEL_SETS
 from helmholtz.models.simulators.features import FEATURE_NAMES, voltage_features
 
@@ -212,7 +212,7 @@ class HodgkinHuxley(Simulator):
         """Summary statistics ``(n, 14)`` (:data:`FEATURE_NAMES`) of fresh simulations at
         ``theta (n, d)``, accumulated while simulating: no trace is stored. Equal, to float
         rounding, to ``summarize(simulate_batch(key, theta))`` (same keys, same noise)."""
-        return _run_in_chunks(_streamed(self), "simulate", key, theta, chunk_size, progress_bar, devices)
+        return run_in_chunks(_streamed(self), "simulate", key, theta, chunk_size, progress_bar, devices)
 
     def summarize(self, x):
         """The features of :func:`voltage_features`, with the skewness and kurtosis on a signed log

@@ -70,10 +70,12 @@ def _sigmoid(u, gain, threshold):
 class WilsonCowan(Simulator):
     """A noisy Wilson-Cowan E-I population; the data are E(t) and I(t), ``(num_records, 2)``.
 
-    Any parameter below can be free, given a prior in ``priors``; the others take the
-    value of the field of the same name.
+    Any parameter of the model (the first group below) can be free, given a prior in
+    ``priors`` (:class:`~helmholtz.priors.Parameter`); the others take the value of the
+    field of the same name. The second group is the fixed design.
 
-    Parameters:
+    Attributes:
+        priors: the free parameters and their priors (:data:`DEFAULT_PRIORS`: six uniforms).
         w_EE: excitation of the excitatory population by itself (recurrent excitation);
             strong enough, it makes the population bistable or oscillatory.
         w_EI: inhibition of the excitatory population by the inhibitory one.
@@ -86,8 +88,6 @@ class WilsonCowan(Simulator):
         sigma: noise on both rates. With the leak alone (no coupling) it would give
             fluctuations of sd sigma / sqrt(2) whatever the time constant:
             tau dE = (...) dt + sigma sqrt(tau) dW.
-
-    Fixed design:
         a_E, theta_E, a_I, theta_I: gain and threshold of each population's sigmoid.
         r_E, r_I: refractory periods (in units of the time constant).
         E0, I0: the state at t = 0.

@@ -27,8 +27,8 @@ def _parse_options(pairs: list[str]) -> dict:
 
 
 def command_models(args) -> int:
+    from helmholtz.app.zoo import ZOO
     from helmholtz.inference import methods_for
-    from helmholtz.models.zoo import ZOO
 
     width = max(map(len, ZOO))
     for entry in ZOO.values():
@@ -39,16 +39,19 @@ def command_models(args) -> int:
 
 
 def command_fit(args) -> int:
+    import pandas as pd
+
     import helmholtz
-    from helmholtz.models.zoo import ZOO
-    from helmholtz.report import write_report
+    from helmholtz.app.report import REPORT_FILES, claim_report_folder, write_report
+    from helmholtz.app.zoo import ZOO
 
     if args.model not in ZOO:
         raise SystemExit(f"helmholtz: unknown model {args.model!r}; `helmholtz models` lists them: {', '.join(ZOO)}")
+    claim_report_folder(args.out, REPORT_FILES)  # before the fit: never overwrite what a report did not write
     model, data = ZOO[args.model].build(args.data, **_parse_options(args.model_option))
     fit = helmholtz.fit(model, data, method=args.method, key=args.key, **_parse_options(args.option))
     written = write_report(fit, args.out)
-    print(fit.summary().to_string())
+    print(pd.read_csv(written["summary"], index_col=0).to_string())
     print("\nwrote " + ", ".join(str(path) for path in written.values()))
     return 0
 
@@ -71,8 +74,8 @@ def _report_recording_fit(fit, written, what: str) -> None:
 
 def command_fit_recording(args) -> int:
     """Fit the cortical Hodgkin-Huxley model to a recording file by NPE."""
+    from helmholtz.app.recording_fit import fit_recording
     from helmholtz.data.recordings import load_recording
-    from helmholtz.recording_fit import fit_recording
 
     recording = load_recording(args.path, sweep=args.sweep)
     fit, written = fit_recording(
@@ -89,7 +92,7 @@ def command_fit_recording(args) -> int:
 
 def command_demo(args) -> int:
     """The main job on the default recording: the first Allen cell, else a simulated one."""
-    from helmholtz.recording_fit import default_recording, fit_recording
+    from helmholtz.app.recording_fit import default_recording, fit_recording
 
     recording, what = default_recording()
     print(f"demo: fitting the cortical Hodgkin-Huxley model to {what} by NPE")
@@ -104,7 +107,7 @@ def command_gallery(args) -> int:
     """Open the gallery site, building it first if it is missing (or if asked to)."""
     import webbrowser
 
-    from helmholtz import gallery
+    from helmholtz.app import gallery
 
     index = gallery.output_dir(args.quick) / "index.html"
     if args.rebuild or not index.is_file():
@@ -186,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, TypeError, FileNotFoundError) as error:
+    except (ValueError, TypeError, OSError) as error:  # bad input, or a file that cannot be read or written
         print(f"helmholtz: error: {error}", file=sys.stderr)
         return 2
 
