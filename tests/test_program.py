@@ -220,7 +220,15 @@ class _Factor(Model):
             numpyro.factor("likelihood", dist.Normal(slope * U, NOISE).log_prob(x).sum())
 
 
-def test_a_model_class_breaking_the_site_convention_is_told_what_to_change(model_and_data, tmp_path):
+@dataclass(frozen=True)
+class _Unregistered(Model):
+    def program(self, x=None, *, num_points=None):
+        slope = numpyro.sample("slope", dist.Normal(0.0, 1.0))
+        with numpyro.plate("data", len(U)):
+            numpyro.sample("x", dist.Normal(slope * U, NOISE), obs=x)
+
+
+def test_a_model_class_breaking_the_site_convention_is_told_what_to_change(model_and_data):
     _, y = model_and_data
     x = jnp.asarray(y)
     with pytest.raises(
@@ -232,9 +240,16 @@ def test_a_model_class_breaking_the_site_convention_is_told_what_to_change(model
         match=r"no sample site 'x'.*numpyro\.factor \('likelihood'\).*numpyro\.sample\('x', distribution, obs=x\)",
     ):
         _Factor().check_declaration(x)
-    fit = hz.fit(_NamedY(), y, method="svi", key=0, num_steps=10, progress_bar=False)
+    # hz.fit runs the same check before any back end, so the prior is never sampled silently.
+    with pytest.raises(ValueError, match=r"Rename its observed site 'y' to 'x'"):
+        hz.fit(_NamedY(), y, method="nuts", key=0, num_warmup=5, num_samples=5, progress_bar=False)
+
+
+def test_a_model_class_of_your_own_is_saved_only_once_registered(model_and_data, tmp_path):
+    _, y = model_and_data
+    fit = hz.fit(_Unregistered(), y, method="svi", key=0, num_steps=10, progress_bar=False)
     with pytest.raises(
-        TypeError, match=r"_NamedY is not marked @serializable.*decorate the class with @hz\.serializable"
+        TypeError, match=r"_Unregistered is not marked @serializable.*decorate the class with @hz\.serializable"
     ):
         fit.save(tmp_path / "fit.hz")
 
