@@ -2,10 +2,10 @@
 
 Every function takes the chain's ``initial_probs`` ``(num_states,)``, its ``transition_matrix``
 ``(num_states, num_states)`` (row i is p(z_t | z_{t-1} = i)) and the emission log-likelihoods
-``log_likelihoods`` ``(num_steps, num_states)`` (entry t, k is log p(y_t | z_t = k)), so one set of functions serves every emission family.
-All are jitted and batch with ``jax.vmap``; time runs in a ``lax.scan``. Probabilities
-are renormalised at each step (the scaled forward algorithm), so long sequences do not
-underflow.
+``log_likelihoods`` ``(num_steps, num_states)`` (entry t, k is log p(y_t | z_t = k)), so one
+set of functions serves every emission family. All are jitted and batch with ``jax.vmap``;
+time runs in a ``lax.scan``. Probabilities are renormalised at each step (the scaled
+forward algorithm), so long sequences do not underflow.
 
 Written by hand rather than taken from Dynamax because Dynamax pins its own JAX range;
 the recursions are those of Rabiner (1989) and Murphy (2012, ch. 17).
