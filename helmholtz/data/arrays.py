@@ -22,6 +22,17 @@ def load_array(path: str | os.PathLike, key: str | None = None) -> np.ndarray:
     of numbers, or an object from which ``key`` (default ``"x"``, else ``"y"``) is taken.
     Files that cannot be read as numbers raise ValueError saying so; pickled arrays are
     refused.
+
+    Args:
+        path: the file: ``.npy``, ``.npz``, ``.csv`` or ``.json``.
+        key: the array to take from an ``.npz`` or a JSON object.
+
+    Returns:
+        The array.
+
+    Raises:
+        FileNotFoundError: there is no such file.
+        ValueError: the file cannot be read as numbers.
     """
     path = Path(path)
     if not path.is_file():

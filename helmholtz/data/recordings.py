@@ -99,6 +99,20 @@ class Recording:
 
     ``stim_on``/``stim_off`` bound the current step in ms from the sweep start; ``stim_off``
     is the time of the step's last sample, the convention of the Allen reference files.
+
+    Args:
+        voltage: the membrane potential (mV), shape ``(num_samples,)``.
+        current: the injected current (nA), shape ``(num_samples,)``.
+        dt: the sampling interval (ms), > 0.
+        stim_on: the start of the current step (ms from the sweep start).
+        stim_off: the time of the step's last sample (ms).
+        name: a name for the sweep (the file's stem when loaded).
+        source: where the sweep comes from (the file's path when loaded).
+
+    Raises:
+        ValueError: the arrays are not 1-D of one length >= 2 or not finite, ``dt`` is not
+            > 0, the voltage or current is not in mV or nA by its range, or the step times
+            are invalid.
     """
 
     voltage: np.ndarray
@@ -177,7 +191,18 @@ class Recording:
         return float(np.median(self.current[first:stop]))
 
     def window(self, start_ms: float, stop_ms: float) -> Recording:
-        """A copy cropped to [start_ms, stop_ms), with the step times shifted to match."""
+        """A copy cropped to [start_ms, stop_ms), with the step times shifted to match.
+
+        Args:
+            start_ms: the start of the window (ms from the sweep start).
+            stop_ms: the end of the window (ms, excluded).
+
+        Returns:
+            The cropped :class:`Recording`.
+
+        Raises:
+            ValueError: the window is empty, outside the sweep, or misses the current step.
+        """
         first, stop = int(round(start_ms / self.dt)), int(round(stop_ms / self.dt))
         if not 0 <= first < stop <= self.num_samples:
             raise ValueError(f"window [{start_ms}, {stop_ms}) ms is empty or outside the sweep [0, {self.duration}) ms")
@@ -199,6 +224,16 @@ def detect_step(current: np.ndarray, dt: float) -> tuple[float, float]:
     The longest run, rather than first-to-last, so a short test pulse before the step
     (Allen sweeps have one) does not stretch the window. stim_off is the time of the
     run's last sample, matching the Allen reference files (205.0 .. 1204.98 ms).
+
+    Args:
+        current: the injected current, shape ``(num_samples,)``.
+        dt: the sampling interval (ms).
+
+    Returns:
+        ``(stim_on, stim_off)`` in ms.
+
+    Raises:
+        ValueError: the current is not finite, is zero throughout, or its largest value lasts one sample.
     """
     magnitude = np.abs(np.asarray(current, dtype=np.float64))
     _require_finite(magnitude, "current")
@@ -218,9 +253,17 @@ def detect_step(current: np.ndarray, dt: float) -> tuple[float, float]:
 def load_recording(path: str | os.PathLike, *, sweep: int | None = None) -> Recording:
     """Read one current-clamp sweep from ``path`` (.npz, .nwb, .abf or .csv), in mV/nA/ms.
 
-    ``sweep`` picks a sweep in multi-sweep formats (NWB: sweep_number, ABF: index); by
-    default the first. Raises FileNotFoundError for a missing file and ValueError for an
-    unknown suffix, an unreadable file or one without a current-clamp sweep.
+    Args:
+        path: the file: ``.npz``, ``.nwb``, ``.abf`` or ``.csv``.
+        sweep: the sweep of a multi-sweep format (NWB: sweep_number, ABF: index); by
+            default the first. Must be None for ``.npz`` and ``.csv``.
+
+    Returns:
+        The :class:`Recording`, named after the file.
+
+    Raises:
+        FileNotFoundError: the file is missing.
+        ValueError: an unknown suffix, an unreadable file, or one without a current-clamp sweep.
     """
     path = Path(path)
     if not path.is_file():

@@ -34,7 +34,13 @@ DATA_PLATE = "data"
 
 
 class Sites(NamedTuple):
-    """The sample sites of a model's program, by role."""
+    """The sample sites of a model's program, by role.
+
+    Args:
+        global_latents: the names of the latent sample sites outside the plate ``"data"``.
+        local_latents: the names of the latent sample sites inside the plate ``"data"``.
+        deterministic: the names of the deterministic sites.
+    """
 
     global_latents: tuple[str, ...]
     local_latents: tuple[str, ...]
@@ -48,6 +54,10 @@ class Conditioned(NamedTuple):
 
     A pytree, so minibatches, ``jit`` and ``vmap`` take rows of both together. ``x`` is
     None where the program is to simulate observations for the covariates ``y``.
+
+    Args:
+        x: the observations, one row per data point, shape ``(num_points, ...)``; or None.
+        y: the covariates of each row, shape ``(num_points, ...)``.
     """
 
     x: Any
@@ -55,34 +65,78 @@ class Conditioned(NamedTuple):
 
 
 def num_rows(data) -> int:
-    """The number of data points (rows) of an array or a :class:`Conditioned`."""
+    """The number of data points (rows) of an array or a :class:`Conditioned`.
+
+    Args:
+        data: an array or a :class:`Conditioned` (its first part that is not None is read).
+
+    Returns:
+        The length of its leading axis, ``num_points``.
+    """
     parts = data if isinstance(data, Conditioned) else (data,)
     return int(np.shape(next(part for part in parts if part is not None))[0])
 
 
 def take_rows(data, indices):
-    """The rows ``indices`` of an array or of both parts of a :class:`Conditioned`."""
+    """The rows ``indices`` of an array or of both parts of a :class:`Conditioned`.
+
+    Args:
+        data: an array or a :class:`Conditioned`.
+        indices: the rows to take (an index array or slice).
+
+    Returns:
+        The same kind of data, holding those rows only.
+    """
     return jax.tree.map(lambda part: jnp.asarray(part)[indices], data)
 
 
 def observations(data):
-    """The observed array of ``data`` (what the site ``"x"`` sees)."""
+    """The observed array of ``data`` (what the site ``"x"`` sees).
+
+    Args:
+        data: an array or a :class:`Conditioned`.
+
+    Returns:
+        ``data.x`` for a :class:`Conditioned`, else ``data`` itself.
+    """
     return data.x if isinstance(data, Conditioned) else data
 
 
 def unobserved(data):
     """The program input that simulates new observations in place of ``data``'s: its
-    covariates for a conditional model, None otherwise."""
+    covariates for a conditional model, None otherwise.
+
+    Args:
+        data: an array or a :class:`Conditioned`.
+
+    Returns:
+        ``data`` with ``x=None`` for a :class:`Conditioned`, else None.
+    """
     return data._replace(x=None) if isinstance(data, Conditioned) else None
 
 
 def with_observations(data, x):
-    """``data`` with its observations replaced by ``x`` (covariates kept)."""
+    """``data`` with its observations replaced by ``x`` (covariates kept).
+
+    Args:
+        data: an array or a :class:`Conditioned`.
+        x: the new observations.
+
+    Returns:
+        A :class:`Conditioned` with ``x`` in place of its observations, or ``x`` itself.
+    """
     return data._replace(x=x) if isinstance(data, Conditioned) else x
 
 
 class SiteInfo(NamedTuple):
-    """What :meth:`Model.check_declaration` reads of one site of a traced program."""
+    """What :meth:`Model.check_declaration` reads of one site of a traced program.
+
+    Args:
+        type: the site's type: ``"sample"``, ``"deterministic"`` or ``"param"``.
+        is_observed: whether the site is conditioned on data.
+        is_factor: whether the site is a ``numpyro.factor`` (a sample of a unit distribution).
+        shape: the shape of the site's value.
+    """
 
     type: str
     is_observed: bool
@@ -105,6 +159,13 @@ class Model:
     :func:`helmholtz.serializable`; write :meth:`program` with the observations as the
     sample site ``"x"`` and per-data-point latents in the plate ``"data"``. A model from a
     plain NumPyro function needs no class: :class:`helmholtz.models.Program`.
+
+    Args:
+        *args: the subclass's dataclass fields, by position.
+        **kwargs: the subclass's dataclass fields, by name.
+
+    Raises:
+        TypeError: the class cannot be hashed (a dataclass that is not frozen).
     """
 
     has_likelihood: ClassVar[bool] = True
@@ -124,21 +185,53 @@ class Model:
 
     # -- what subclasses provide -------------------------------------------------------
     def program(self, x=None, *, num_points: int | None = None):
-        """The NumPyro program: priors, then the likelihood of ``x`` (sampled if None)."""
+        """The NumPyro program: priors, then the likelihood of ``x`` (sampled if None).
+
+        Args:
+            x: the data, as :meth:`validate_data` returns them, shape ``(num_points, ...)``;
+                None to simulate them.
+            num_points: the number of data points to simulate when ``x`` is None.
+
+        Raises:
+            NotImplementedError: the model has no likelihood program (the default).
+        """
         raise NotImplementedError(f"{self.name} has no likelihood program")
 
     def validate_data(self, x) -> jnp.ndarray:
-        """Return ``x`` as an array, or raise ValueError saying what is wrong with it."""
+        """Return ``x`` as an array, or raise ValueError saying what is wrong with it.
+
+        Args:
+            x: the data as the user passes them.
+
+        Returns:
+            The data as a JAX array (by default: a float array with no NaN or inf).
+
+        Raises:
+            ValueError: saying what is wrong with the data.
+        """
         return check_finite_array(x, self.name)
 
     def num_points_of(self, x) -> int | None:
-        """How many independent data points ``x`` holds (passed back to the program)."""
+        """How many independent data points ``x`` holds (passed back to the program).
+
+        Args:
+            x: the data, as :meth:`validate_data` returns them, or None.
+
+        Returns:
+            ``num_points``, the length of the leading axis (by default), or None if ``x`` is None.
+        """
         return None if x is None else num_rows(x)
 
     # -- optional hooks: a model that can do more overrides them --------------------------
     def marginal_distribution(self, params):
         """p(x_i | theta), a NumPyro distribution with the local latents removed exactly
         (closed form or enumeration), at global parameters ``params`` (by site name).
+
+        Args:
+            params: one value of each global parameter, by site name.
+
+        Returns:
+            The distribution of one data point.
 
         Raises:
             TypeError: the model has none (the default).
@@ -199,7 +292,16 @@ class Model:
     def site_info(self, x=None, num_points: int | None = None) -> dict[str, SiteInfo]:
         """Every sample, deterministic and param site of the program run on the data ``x``
         (None: simulating ``num_points`` data points, default 2), by name. The program is
-        traced abstractly (``jax.eval_shape``), so nothing is computed."""
+        traced abstractly (``jax.eval_shape``), so nothing is computed.
+
+        Args:
+            x: the data, as :meth:`validate_data` returns them, or None.
+            num_points: the number of data points to simulate when ``x`` is None (default 2);
+                by default, :meth:`num_points_of` ``x``.
+
+        Returns:
+            A :class:`SiteInfo` for each site, by site name.
+        """
         found: dict[str, SiteInfo] = {}
         if num_points is None:
             num_points = 2 if x is None else self.num_points_of(x)
@@ -258,6 +360,7 @@ class Model:
         return handlers.trace(substituted).get_trace(x, num_points=num_points)
 
     def sites(self) -> Sites:
+        """The latent and deterministic sites of the program, by role (a :class:`Sites`)."""
         trace = self._trace()
         global_latents, local_latents, deterministic = [], [], []
         for name, site in trace.items():
@@ -269,7 +372,15 @@ class Model:
         return Sites(tuple(global_latents), tuple(local_latents), tuple(deterministic))
 
     def sample_prior(self, key, num_draws: int) -> dict[str, jnp.ndarray]:
-        """``num_draws`` draws of the global parameters (and deterministic functions of them)."""
+        """``num_draws`` draws of the global parameters (and deterministic functions of them).
+
+        Args:
+            key: a JAX PRNG key (or an integer seed).
+            num_draws: the number of draws.
+
+        Returns:
+            The draws by site name, each with a leading axis ``num_draws``.
+        """
         sites = self.sites()
         predictive = Predictive(
             self.program, num_samples=num_draws, return_sites=list(sites.global_latents + sites.deterministic)
@@ -281,17 +392,41 @@ class Model:
 
         Calibration checks rank these. By default every global parameter; models with a
         symmetry (rotating factor loadings, relabelling states) return invariants instead.
+
+        Args:
+            params: values of the global parameters by site name (any leading batch axes).
+
+        Returns:
+            The identifiable functions by name, with the same leading axes.
         """
         return {name: params[name] for name in self.sites().global_latents if name in params}
 
     def simulate(self, key, params: dict, num_points: int | None = None) -> jnp.ndarray:
-        """Simulate one data set from the parameters ``params`` (one draw, unbatched)."""
+        """Simulate one data set from the parameters ``params`` (one draw, unbatched).
+
+        Args:
+            key: a JAX PRNG key (or an integer seed).
+            params: one value of each global parameter, by site name.
+            num_points: the number of data points to simulate (the program's default if None).
+
+        Returns:
+            The simulated observations, shape ``(num_points, ...)``.
+        """
         conditioned = handlers.condition(self.program, data=params)
         trace = handlers.trace(handlers.seed(conditioned, as_key(key))).get_trace(None, num_points=num_points)
         return trace[OBSERVED_SITE]["value"]
 
     def replicate(self, key, draws: dict, num_points: int | None = None) -> jnp.ndarray:
-        """Replicated data sets, one per parameter draw (a leading axis in ``draws``)."""
+        """Replicated data sets, one per parameter draw (a leading axis in ``draws``).
+
+        Args:
+            key: a JAX PRNG key (or an integer seed).
+            draws: parameter draws by site name, each with a leading axis ``num_draws``.
+            num_points: the number of data points in each data set (the program's default if None).
+
+        Returns:
+            The replicated observations, shape ``(num_draws, num_points, ...)``.
+        """
         predictive = Predictive(self.program, posterior_samples=draws, return_sites=[OBSERVED_SITE])
         return predictive(as_key(key), None, num_points=num_points)[OBSERVED_SITE]
 

@@ -39,7 +39,14 @@ class EightSchools(HierarchicalNormal):
     """Eight schools, non-centred (Rubin, 1981): a :class:`HierarchicalNormal` with
     mu ~ N(0, 5), tau ~ HalfCauchy(5), theta_j = mu + tau theta_trans_j, y_j ~ N(theta_j,
     sigma_j). The known standard errors ``sigma`` belong to the design; the data are the
-    observed effects y."""
+    observed effects y.
+
+    Args:
+        sigma: the known standard error of each school's estimate, shape ``(num_groups,)``.
+        centered: True for the centred form, False (posteriordb's) for the non-centred one.
+        mu_scale: the prior scale of mu.
+        tau_scale: the HalfCauchy prior scale of tau.
+    """
 
 
 @serializable
@@ -80,6 +87,12 @@ class HMMExample(Model):
     forward algorithm. Data: one sequence shaped (num_steps, 1), the layout of
     :class:`~helmholtz.models.markov.HiddenMarkovModel`; ``num_steps`` is the length of
     simulated sequences.
+
+    Args:
+        num_steps: the length of simulated sequences.
+
+    Raises:
+        ValueError: ``num_steps`` is not a positive integer.
     """
 
     num_steps: int = 100
@@ -129,11 +142,21 @@ class LotkaVolterra(Model):
     > 0; z_init_k ~ LogNormal(log 10, 1); sigma_k ~ LogNormal(-1, 1). Measurements
     y_k(t) ~ LogNormal(log z_k(t), sigma_k) at t = 0 and at each of ``times``.
 
-    Data: shape (len(times) + 1, 2), row 0 the measurement at t = 0 (posteriordb's
+    Data: shape ``(len(times) + 1, 2)``, row 0 the measurement at t = 0 (posteriordb's
     y_init) and row n the one at ``times[n - 1]``; columns (prey, predator). The ODE is
     solved by Tsit5 with an adaptive step (relative and absolute tolerances ``rtol``,
     ``atol``); a solve that needs more than ``max_steps`` steps gives NaN populations,
     which NUTS rejects as a divergence.
+
+    Args:
+        times: the measurement times after t = 0, finite, > 0 and strictly increasing.
+        rtol: the solver's relative tolerance.
+        atol: the solver's absolute tolerance.
+        max_steps: the most steps the solver may take.
+
+    Raises:
+        ValueError: ``times`` are not finite, > 0 and strictly increasing, a tolerance is not in
+            (0, 1), or ``max_steps`` is not a positive integer.
     """
 
     times: tuple[float, ...]
@@ -181,7 +204,15 @@ class LotkaVolterra(Model):
         return jnp.stack([(alpha - beta * predator) * prey, (-gamma + delta * prey) * predator])
 
     def trajectory(self, theta, z_init) -> jnp.ndarray:
-        """The populations z(t), shaped (len(times) + 1, 2), at t = 0 and at ``times``."""
+        """The populations z(t) at t = 0 and at ``times``.
+
+        Args:
+            theta: (alpha, beta, gamma, delta), shape ``(4,)``.
+            z_init: the populations (prey, predator) at t = 0, shape ``(2,)``.
+
+        Returns:
+            The populations, shape ``(len(times) + 1, 2)``; NaN where the solve failed.
+        """
         save_times = jnp.asarray((0.0,) + self.times)
         solution = diffrax.diffeqsolve(
             diffrax.ODETerm(self._vector_field),

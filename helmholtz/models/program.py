@@ -213,7 +213,16 @@ class Program(Model):
     # -- the program -------------------------------------------------------------------
     def program(self, x=None, *, num_points=None):
         """The user's program on the fixed data, its observed site called ``"x"`` and
-        conditioned on ``x`` (sampled if None)."""
+        conditioned on ``x`` (sampled if None).
+
+        Args:
+            x: the observations, or None to simulate them.
+            num_points: the number of data points to simulate, passed on to a program that
+                takes an argument ``num_points`` (and is not given one in ``data``).
+
+        Returns:
+            What the user's program returns.
+        """
         signature = self._signature()
         arguments = dict(self.data)
         if signature is not None:
@@ -273,7 +282,18 @@ class Program(Model):
     # -- data --------------------------------------------------------------------------
     def validate_data(self, x):
         """The observations as a float array, once the program is checked against them:
-        its observed site exists and has the data's shape when it simulates."""
+        its observed site exists and has the data's shape when it simulates.
+
+        Args:
+            x: the observations (not a :class:`~helmholtz.models.base.Conditioned`).
+
+        Returns:
+            The observations as a float JAX array.
+
+        Raises:
+            ValueError: the data are invalid, or the program fails on them, or simulates
+                observations of another shape.
+        """
         if isinstance(x, Conditioned):
             raise ValueError(
                 f"{self.name}: a Program takes the observations alone; give covariates once, at declaration: "

@@ -139,7 +139,14 @@ class FunctionSimulator(Simulator):
         return _function_name(self.simulate_one)
 
     def summarize(self, x: jnp.ndarray) -> jnp.ndarray:
-        """The summary of each data set ``(n, *observation_shape)``: ``(n, num_features)``."""
+        """The summary of each data set (``summary`` vmapped, or the flattened data).
+
+        Args:
+            x: data sets, shape ``(num_simulations, *observation_shape)``.
+
+        Returns:
+            The summaries, shape ``(num_simulations, num_features)``.
+        """
         if self.summary is None:
             return x.reshape(x.shape[0], -1)
         return jax.vmap(self.summary)(x)
