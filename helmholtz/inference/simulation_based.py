@@ -21,6 +21,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
+import math
+import warnings
 from dataclasses import dataclass
 
 import jax
@@ -34,11 +37,33 @@ from helmholtz.inference.fit import Fit
 from helmholtz.inference.posterior import ConditionsOnNewObservation, LogDensity, Posterior, register_posterior_kind
 from helmholtz.inference.registry import register_backend
 from helmholtz.inference.simulation_bank import SimulationBank, key_record
+from helmholtz.inference.training import check_positive_int, is_real
 from helmholtz.models.simulators.base import Simulator
 from helmholtz.utils import as_key
 
 METHODS = ("npe", "nle", "nre")
 _ESTIMATOR_DEFAULTS = {"npe": "zuko_maf", "nle": "maf", "nre": "resnet"}
+# The estimators sbi builds for each method (sbi's names; NPE and NLE share the density estimators).
+_DENSITY_ESTIMATORS = (
+    "mdn",
+    "made",
+    "maf",
+    "maf_rqs",
+    "nsf",
+    "zuko_nice",
+    "zuko_maf",
+    "zuko_nsf",
+    "zuko_ncsf",
+    "zuko_sospf",
+    "zuko_naf",
+    "zuko_unaf",
+    "zuko_gf",
+    "zuko_bpf",
+)
+ESTIMATORS = {"npe": _DENSITY_ESTIMATORS, "nle": _DENSITY_ESTIMATORS, "nre": ("linear", "mlp", "resnet")}
+# Below this many simulations a neural estimator learns little beyond the prior (the
+# posterior of npe with 2 simulations piled up at the prior's edge): a warning says so.
+FEW_SIMULATIONS = 100
 
 
 class JaxPrior(torch.distributions.Distribution):
@@ -348,10 +373,24 @@ def _run(
     device: str = "cpu",
     progress_bar: bool = True,
 ) -> Fit:
-    if num_simulations < 2 * num_rounds or num_rounds < 1:
-        raise ValueError(
-            f"{method}: need num_rounds >= 1 and at least 2 simulations per round, got {num_simulations} over {num_rounds}"
-        )
+    check_simulation_options(
+        method,
+        num_simulations=num_simulations,
+        num_rounds=num_rounds,
+        estimator=estimator,
+        hidden_features=hidden_features,
+        num_transforms=num_transforms,
+        embedding_layers=embedding_layers,
+        training_batch_size=training_batch_size,
+        learning_rate=learning_rate,
+        stop_after_epochs=stop_after_epochs,
+        max_num_epochs=max_num_epochs,
+        truncation_quantile=truncation_quantile,
+        mcmc=mcmc,
+        chunk_size=chunk_size,
+        device=device,
+        progress_bar=progress_bar,
+    )
     options = {k: v for k, v in locals().items() if k not in ("method", "model", "x", "key", "simulation_bank")}
     options["simulation_bank"] = None if simulation_bank is None else str(simulation_bank)
     mcmc = mcmc or {"num_chains": 20, "warmup_steps": 50, "thin": 2, "init_strategy": "resample"}
@@ -422,6 +461,8 @@ def _run(
             raise RuntimeError(
                 f"{method}: only {int(valid.sum())} of {len(theta)} simulations in round {round_index} were valid"
             )
+        if round_index == 0:
+            warn_if_outside_simulations(method, model, x_summary, summaries[valid])
         theta_t, x_t = torch.tensor(theta[valid]), torch.tensor(summaries[valid])
         # TSNPE trains every round as if on prior draws (no proposal given); the
         # likelihood and ratio losses do not depend on the proposal at all.
@@ -455,6 +496,92 @@ def _run(
         diagnostics=diagnostics,
         options=options,
     )
+
+
+def check_simulation_options(
+    method: str,
+    *,
+    num_simulations,
+    num_rounds,
+    estimator,
+    hidden_features,
+    num_transforms,
+    embedding_layers,
+    training_batch_size,
+    learning_rate,
+    stop_after_epochs,
+    max_num_epochs,
+    truncation_quantile,
+    mcmc,
+    chunk_size,
+    device,
+    progress_bar,
+) -> None:
+    """A ValueError naming the first option of a simulation-based back end whose value is
+    invalid, the value and what is expected; a warning for a budget too small to train on."""
+    num_rounds = check_positive_int(method, "num_rounds", num_rounds)
+    check_positive_int(method, "num_simulations", num_simulations, minimum=2 * num_rounds, why=" (2 per round)")
+    if num_simulations < FEW_SIMULATIONS:
+        warnings.warn(
+            f"{method}: num_simulations={num_simulations} is too few to train a neural estimator "
+            f"(use at least {FEW_SIMULATIONS}, and thousands for a posterior worth reading): the posterior will "
+            "say little more than the prior, or pile up at its edges",
+            UserWarning,
+            stacklevel=4,
+        )
+    valid = ESTIMATORS[method]
+    if estimator is not None and estimator not in valid:
+        import difflib
+
+        close = difflib.get_close_matches(str(estimator), valid, n=1)
+        raise ValueError(
+            f"{method}: unknown estimator {estimator!r}"
+            + (f" (did you mean {close[0]!r}?)" if close else "")
+            + f"; valid estimators: {', '.join(valid)}"
+        )
+    for name, value in (
+        ("hidden_features", hidden_features),
+        ("num_transforms", num_transforms),
+        ("training_batch_size", training_batch_size),
+        ("stop_after_epochs", stop_after_epochs),
+        ("max_num_epochs", max_num_epochs),
+        ("chunk_size", chunk_size),
+    ):
+        check_positive_int(method, name, value)
+    check_positive_int(method, "embedding_layers", embedding_layers, minimum=0, why=" (0: no embedding)")
+    if not (is_real(learning_rate) and 0 < learning_rate < math.inf):
+        raise ValueError(f"{method}: learning_rate must be a finite number > 0, got {learning_rate!r}")
+    if not (is_real(truncation_quantile) and 0 < truncation_quantile < 1):
+        raise ValueError(f"{method}: truncation_quantile must be a number in (0, 1), got {truncation_quantile!r}")
+    if mcmc is not None and not isinstance(mcmc, dict):
+        raise ValueError(f"{method}: mcmc must be a dict of sbi's slice-sampler options or None, got {mcmc!r}")
+    if not isinstance(device, str):
+        raise ValueError(f"{method}: device must be a torch device name such as 'cpu' or 'cuda', got {device!r}")
+    if not isinstance(progress_bar, (bool, np.bool_)):
+        raise ValueError(f"{method}: progress_bar must be True or False, got {progress_bar!r}")
+
+
+def warn_if_outside_simulations(method: str, model: Simulator, x_summary, summaries) -> None:
+    """Warn when the observation's summaries lie far outside those simulated from the prior
+    (more than three times their range beyond it): the estimator would extrapolate, and its
+    posterior piles up at the prior's edge (an observation of 1e30 did so with no word)."""
+    if len(summaries) < 2:
+        return
+    low, high = summaries.min(axis=0), summaries.max(axis=0)
+    span = high - low
+    outside = (span > 0) & ((x_summary < low - 3 * span) | (x_summary > high + 3 * span))
+    if outside.any():
+        names = list(getattr(model, "feature_names", None) or [f"summary {i}" for i in range(len(x_summary))])
+        described = ", ".join(
+            f"{names[i]} = {x_summary[i]:.4g} (simulated: {low[i]:.4g} to {high[i]:.4g})"
+            for i in np.flatnonzero(outside)
+        )
+        warnings.warn(
+            f"{method}: the observation lies far outside what the prior simulates: {described}. "
+            "The posterior will be an extrapolation; check the observation's units and the prior's ranges",
+            UserWarning,
+            stacklevel=4,
+        )
 
 
 def _next_proposal(method, prior, posterior: NeuralPosterior, x_o, truncation_quantile):
@@ -510,7 +637,9 @@ def _register(method: str, summary: str):
     mcmc (sbi's slice-sampler options, NLE/NRE), simulation_bank (a folder: simulations
     saved as they finish and reused on a rerun), chunk_size, device (torch's), progress_bar.
     """
-    return register_backend(method, summary, requires_simulator)(run)
+    # run takes **options: the names fit() accepts are _run's keywords.
+    options = [p.name for p in inspect.signature(_run).parameters.values() if p.kind is p.KEYWORD_ONLY]
+    return register_backend(method, summary, requires_simulator, options=options)(run)
 
 
 fit_npe = _register("npe", "Neural posterior estimation (sbi NPE; truncated sequential rounds)")
