@@ -16,11 +16,15 @@ from helmholtz.models.base import Model, _as_key
 class Backend:
     """A registered inference back end.
 
-    ``requirement(model)`` returns None when the back end can fit ``model``, else a short
-    reason it cannot; ``run(model, x, key, **options)`` returns a :class:`Fit`.
-    ``options`` are the names of the options ``run`` accepts: its keyword parameters
-    after ``(model, x, key)``, read from its signature, and those it declares (needed
-    when it takes ``**options``).
+    Args:
+        name: the name ``hz.fit(..., method=name)`` selects it by.
+        summary: one line for ``helmholtz backends`` and the docs.
+        requirement: ``requirement(model)`` returns None when the back end can fit
+            ``model``, else a short reason it cannot.
+        run: ``run(model, x, key, **options)`` returns a :class:`Fit`.
+        options: the names of the options ``run`` accepts; None reads them from its
+            signature (its keyword parameters after ``(model, x, key)``). Give them when
+            ``run`` takes ``**options``.
     """
 
     name: str
@@ -33,7 +37,14 @@ class Backend:
         object.__setattr__(self, "options", option_names(self.name, self.run, self.options))
 
     def check_options(self, options: Iterable[str]) -> None:
-        """A ValueError naming each unknown option, the closest valid name, and every valid one."""
+        """Refuse option names the back end does not take.
+
+        Args:
+            options: the option names a user gave.
+
+        Raises:
+            ValueError: naming each unknown option, the closest valid name, and every valid one.
+        """
         unknown = set(options) - self.options
         if unknown:
             raise ValueError(unknown_options_message(self.name, unknown, self.options))
@@ -91,7 +102,15 @@ def backends() -> dict[str, Backend]:
 
 
 def methods_for(model: Model) -> list[str]:
-    """The names of the back ends that can fit ``model``."""
+    """The back ends that can fit a model.
+
+    Args:
+        model: any helmholtz model.
+
+    Returns:
+        The names of the registered back ends whose requirement ``model`` meets, in
+        registration order.
+    """
     reasons = {}  # back ends share requirements (vae, wake-sleep and rws); each is checked once
     for backend in _BACKENDS.values():
         if backend.requirement not in reasons:

@@ -134,8 +134,19 @@ class TrainingOptions:
         return tuple(field.name for field in dataclasses.fields(cls))
 
     def replace(self, method: str, **changes) -> TrainingOptions:
-        """These options with ``changes`` (the user's), checked: a ValueError names the
-        back end ``method`` and what is wrong (an unknown name, a value out of range)."""
+        """These options with a user's changes, checked.
+
+        Args:
+            method: the back end's name, for the messages.
+            **changes: option values by name.
+
+        Returns:
+            A new options object.
+
+        Raises:
+            ValueError: naming the back end and what is wrong (an unknown name, a value out
+                of range).
+        """
         unknown = set(changes) - set(self.names())
         if unknown:
             raise ValueError(unknown_options_message(method, unknown, self.names()))
