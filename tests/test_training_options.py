@@ -421,8 +421,7 @@ def test_flow_fits_saved_before_init_scale_rebuild_numpyros_flow():
     [
         ("arK", {}),
         ("hmm_example", {}),
-        # Every gradient solves the ODE: minutes. An earlier, unmerged measurement found one
-        # particle stopping at C2ST 0.56 (key 0), four at 0.54; not re-measured here.
+        # One particle stopped at C2ST 0.56 (key 0) in an earlier measurement, four at 0.54.
         ("lotka_volterra", {"num_particles": 4}),
     ],
 )
@@ -432,10 +431,9 @@ def test_svi_defaults_reach_the_reference_posterior(name, options):
     posteriordb's time-series posteriors, the visible cousins of the models issue #18
     measured (bound 0.55, as for NUTS). A full-rank guide, not the default mean-field one:
     arK's coefficients are correlated a posteriori, which no mean-field guide can follow.
-    Measured (key 0, 2-core CPU) while the full-rank guide started at the prior's median:
-    arK C2ST 0.497 (stopped at 5,000 steps), hmm_example 0.537 (15,500 steps); largest
-    |mean error| 0.033 and 0.065 reference sd. Not yet re-measured with NumPyro's start,
-    which the full-rank guide now keeps."""
+    The guide starts at the prior's median (``init="auto"`` for models without local
+    latents); from NumPyro's uniform start the full-rank guide stopped in another mode of
+    lotka_volterra (C2ST 1.0). Figures in benchmarks/README.md."""
     from helmholtz.models.posteriordb import load_posterior, reference_draws
 
     model, data = load_posterior(name)
@@ -452,3 +450,18 @@ def test_svi_defaults_reach_the_reference_posterior(name, options):
         name, f"C2ST {score:.3f}", fit.diagnostics, {k: round(float(np.max(np.abs(v))), 3) for k, v in errors.items()}
     )
     assert score <= 0.55, f"C2ST {score:.3f}"
+
+
+def test_a_guide_starts_at_the_prior_median_unless_local_latents_need_their_symmetry_broken():
+    """``init="auto"``: the median for a model of global parameters only, NumPyro's uniform
+    start for the normal and full-rank guides of a model with local latents; a bad value is
+    refused by name."""
+    from helmholtz.inference.svi import resolved_init
+
+    sparse = hz.models.SparseCoding(obs_dim=4, latent_dim=2)
+    assert sparse.has_local_latents and not EightSchools(sigma=SIGMA).has_local_latents
+    assert resolved_init(EightSchools(sigma=SIGMA), "full-rank", "auto") == "median"
+    assert resolved_init(sparse, "normal", "auto") == "uniform"
+    assert resolved_init(sparse, "flow", "auto") == "median"
+    with pytest.raises(ValueError, match=r"svi: init must be one of \('auto', 'median', 'uniform'\), got 'mode'"):
+        hz.fit(EightSchools(sigma=SIGMA), Y, method="svi", init="mode", progress_bar=False)

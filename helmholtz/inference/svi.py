@@ -19,7 +19,7 @@ from numpyro.distributions.flows import InverseAutoregressiveTransform
 from numpyro.distributions.transforms import AffineTransform, PermuteTransform
 from numpyro.infer import SVI, RenyiELBO, Trace_ELBO
 from numpyro.infer.autoguide import AutoBNAFNormal, AutoDelta, AutoIAFNormal, AutoMultivariateNormal, AutoNormal
-from numpyro.infer.initialization import init_to_median
+from numpyro.infer.initialization import init_to_median, init_to_uniform
 from numpyro.nn.auto_reg_nn import AutoregressiveNN
 from numpyro.optim import optax_to_numpyro
 
@@ -43,12 +43,17 @@ ELBOS = ("trace", "importance-weighted")
 # The scale of the guides' first draws around their starting point (in unconstrained
 # space), NumPyro's own for AutoNormal and AutoMultivariateNormal.
 INIT_SCALE = 0.1
-# Where the flow guide starts: the prior's median (the median of 15 prior draws), where NumPyro
-# checks that the log density is finite. The normal and full-rank guides keep NumPyro's
-# default (uniform in (-2, 2), unconstrained): the median starts every loading and code of a
+# Where a guide starts (``init``): the prior's median (the median of 15 prior draws), or
+# NumPyro's default, uniform in (-2, 2) in unconstrained space; NumPyro redraws either until
+# the log density is finite. "auto" takes the median, except for the normal and full-rank
+# guides of a model with local latents: there the median starts every loading and code of a
 # sparse-coding model at 0, a saddle point the fit never left (subspace angle 59 degrees), and
-# uniform in (-0.5, 0.5) left it at 6.4 degrees after 6,000 steps, against 0.4 from NumPyro's.
-FLOW_INIT_LOC = init_to_median
+# uniform in (-0.5, 0.5) left it at 6.4 degrees after 6,000 steps, against 0.4 from uniform
+# in (-2, 2). Without local latents the uniform start fails the other way: on posteriordb's
+# lotka_volterra a full-rank guide from it stopped in another mode (C2ST 1.0), where the
+# median start reaches the reference posterior.
+INITS = ("auto", "median", "uniform")
+INIT_LOCATIONS = {"median": init_to_median, "uniform": init_to_uniform}
 # The gates of the flow guide's IAF layers start at sigmoid(2) = 0.88: near the identity.
 GATE_BIAS = 2.0
 
@@ -145,6 +150,7 @@ def make_guide(
     flow_layers: int = 3,
     flow_hidden: int = 32,
     init_scale: float | None = None,
+    init: str | None = None,
 ):
     """The NumPyro autoguide called ``guide`` for ``model``'s program.
 
@@ -159,18 +165,23 @@ def make_guide(
             space) of the normal, full-rank and flow guides. None, as in fits saved
             before it was an option, rebuilds the flow guide of then: NumPyro's own, whose
             first draws have unit scale.
+        init: where the guide starts: ``"median"`` (the prior's median), ``"uniform"``
+            (NumPyro's default: uniform in (-2, 2), unconstrained) or ``"auto"`` (the
+            median, except uniform for the normal and full-rank guides of a model with
+            local latents, whose symmetry the median would not break). None, as in fits
+            saved before it was an option: the start of then (uniform, the flow at the
+            median).
 
     Returns:
-        The autoguide. The flow guide starts at the prior's median (NumPyro's
-        ``init_to_median``), where NumPyro checks that the log density is finite, at
-        ``init_scale``; the normal and full-rank guides at NumPyro's default start
-        (uniform in (-2, 2), unconstrained) at ``init_scale``.
+        The autoguide, started where the model's log density is finite (NumPyro redraws
+        the start until it is), at ``init_scale``.
     """
     scale = INIT_SCALE if init_scale is None else init_scale
+    init_loc_fn = INIT_LOCATIONS[resolved_init(model, guide, init)]
     if guide == "normal":
-        return AutoNormal(model.program, init_scale=scale)
+        return AutoNormal(model.program, init_scale=scale, init_loc_fn=init_loc_fn)
     if guide == "full-rank":
-        return AutoMultivariateNormal(model.program, init_scale=scale)
+        return AutoMultivariateNormal(model.program, init_scale=scale, init_loc_fn=init_loc_fn)
     if guide == "delta":
         return AutoDelta(model.program)
     if guide == "flow":
@@ -184,18 +195,32 @@ def make_guide(
             return StartedIAFNormal(
                 model.program,
                 init_scale=scale,
-                init_loc_fn=FLOW_INIT_LOC,
+                init_loc_fn=init_loc_fn,
                 num_flows=flow_layers,
                 hidden_dims=[flow_hidden, flow_hidden],
             )
         return StartedBNAFNormal(
             model.program,
             init_scale=scale,
-            init_loc_fn=FLOW_INIT_LOC,
+            init_loc_fn=init_loc_fn,
             num_flows=flow_layers,
             hidden_factors=[flow_hidden // 4 or 1],
         )
     raise ValueError(f"svi: unknown guide {guide!r}; choose one of {GUIDES}")
+
+
+def resolved_init(model, guide: str, init: str | None) -> str:
+    """``"median"`` or ``"uniform"``: where ``guide`` starts for ``model`` under ``init``
+    (see :func:`make_guide`)."""
+    if init in INIT_LOCATIONS:
+        return init
+    if init is None:  # a fit saved before init was an option
+        return "median" if guide == "flow" else "uniform"
+    if init != "auto":
+        raise ValueError(f"svi: init must be one of {INITS}, got {init!r}")
+    if guide in ("normal", "full-rank") and model.has_local_latents:
+        return "uniform"
+    return "median"
 
 
 def make_elbo(elbo: str, num_particles: int):
@@ -244,6 +269,7 @@ def fit_svi(
     flow_layers: int = 3,
     flow_hidden: int = 32,
     init_scale: float = INIT_SCALE,
+    init: str = "auto",
     elbo: str = "trace",
     num_particles: int = 1,
     **training,
@@ -267,6 +293,8 @@ def fit_svi(
         init_scale: the scale (unconstrained space) of the guide's first draws around
             its starting point, where the model's log density is finite; lower it if the
             loss is not finite at step 0.
+        init: where the guide starts, ``"auto"``, ``"median"`` or ``"uniform"`` (see
+            :func:`make_guide`).
         elbo: ``"trace"`` (the standard ELBO) or ``"importance-weighted"``.
         num_particles: Monte Carlo particles per step (K of the importance-weighted bound).
         **training: the shared training options (above).
@@ -288,8 +316,15 @@ def fit_svi(
     if not (is_real(init_scale) and 0 < init_scale < math.inf):
         raise ValueError(f"svi: init_scale must be a finite number > 0, got {init_scale!r}")
     objective = make_elbo(elbo, num_particles)
+    if not isinstance(init, str) or init not in INITS:
+        raise ValueError(f"svi: init must be one of {INITS}, got {init!r}")
     guide_config = dict(
-        guide=guide, flow=flow, flow_layers=flow_layers, flow_hidden=flow_hidden, init_scale=float(init_scale)
+        guide=guide,
+        flow=flow,
+        flow_layers=flow_layers,
+        flow_hidden=flow_hidden,
+        init_scale=float(init_scale),
+        init=resolved_init(model, guide, init),
     )
     autoguide = make_guide(model, **guide_config)
     svi = SVI(model.program, autoguide, optax_to_numpyro(training.make_optimizer()), objective)
@@ -298,7 +333,13 @@ def fit_svi(
     init_params = None
     resume = training.resume
     if resume is not None:
-        if resume.method != "svi" or resume.posterior.guide_config != guide_config or resume.model != model:
+        # Where the guide started does not matter to a resumed fit (and fits saved before
+        # init was an option do not record it).
+        same_guide = resume.method == "svi" and {**resume.posterior.guide_config, "init": None} == {
+            **guide_config,
+            "init": None,
+        }
+        if not same_guide or resume.model != model:
             raise ValueError(
                 "svi: resume takes an svi Fit of the same model with the same guide settings "
                 f"({guide_config}); got a {resume.method} Fit"
