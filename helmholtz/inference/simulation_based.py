@@ -23,6 +23,7 @@ import contextlib
 import functools
 import inspect
 import math
+import time
 import warnings
 from dataclasses import dataclass
 
@@ -33,6 +34,7 @@ import numpyro.distributions as dist
 import torch
 from tqdm.auto import tqdm
 
+from helmholtz.inference._sbi_reporting import epoch_progress, summarised_warnings, with_epoch_progress
 from helmholtz.inference.fit import Fit
 from helmholtz.inference.posterior import ConditionsOnNewObservation, LogDensity, Posterior, register_posterior_kind
 from helmholtz.inference.registry import register_backend
@@ -216,12 +218,13 @@ class EstimatorConfig:
         from sbi.inference import NLE, NPE, NRE
 
         builder = self.build(prior)
+        # sbi's own progress line is a bare epoch count; ours shows the validation loss too.
         quiet = {"device": device, "show_progress_bars": False, "tracker": _NoTracker()}
         if self.method == "npe":
-            return NPE(prior, density_estimator=builder, **quiet)
+            return with_epoch_progress(NPE)(prior, density_estimator=builder, **quiet)
         if self.method == "nle":
-            return NLE(prior, density_estimator=builder, **quiet)
-        return NRE(prior, classifier=builder, **quiet)
+            return with_epoch_progress(NLE)(prior, density_estimator=builder, **quiet)
+        return with_epoch_progress(NRE)(prior, classifier=builder, **quiet)
 
 
 class _NoTracker:
@@ -284,7 +287,7 @@ class NeuralPosterior(Posterior, LogDensity, ConditionsOnNewObservation):
         )
 
     def _theta(self, key, num_draws: int, x) -> np.ndarray:
-        with _torch_seeded(as_key(key)), torch.no_grad():
+        with _torch_seeded(as_key(key)), torch.no_grad(), summarised_warnings(self.config.method, "sampling"):
             draws = self._posterior.sample(
                 (num_draws,), x=torch.tensor(np.asarray(x, np.float32)), show_progress_bars=False
             )
@@ -421,7 +424,7 @@ def _run(
     bank = SimulationBank(simulation_bank, model, record) if simulation_bank is not None else None
     trainer = config.trainer(prior, device)
     proposal = prior
-    counts = {"num_simulations": [], "num_invalid": [], "epochs": []}
+    counts = {"num_simulations": [], "num_invalid": [], "epochs": [], "seconds_simulating": [], "seconds_training": []}
     per_round = np.diff(np.linspace(0, num_simulations, num_rounds + 1).astype(int))
     round_keys = jax.random.split(key, num_rounds)
     x_o = torch.tensor(x_summary[None])
@@ -435,7 +438,9 @@ def _run(
                     return proposal.sample((int(round_size),)).numpy()
                 return proposal.sample((int(round_size),), x=x_o, show_progress_bars=False).numpy()
 
-        theta = draw_parameters() if bank is None else bank.parameters(round_index, draw_parameters)
+        started = time.perf_counter()
+        with summarised_warnings(method, f"drawing round {round_index + 1}'s parameters"):
+            theta = draw_parameters() if bank is None else bank.parameters(round_index, draw_parameters)
         with tqdm(
             total=len(theta), desc=f"{method} round {round_index + 1}: simulating", unit="sim", disable=not progress_bar
         ) as bar:
@@ -454,9 +459,11 @@ def _run(
                 )
             else:
                 summaries = bank.summaries(round_index, theta, chunk_size, simulate)
+        counts["seconds_simulating"].append(time.perf_counter() - started)
         valid = np.isfinite(summaries).all(axis=1)
         counts["num_simulations"].append(int(len(theta)))
         counts["num_invalid"].append(int((~valid).sum()))
+        warn_of_excluded_simulations(method, model, round_index, summaries)
         if valid.sum() < 2:
             raise RuntimeError(
                 f"{method}: only {int(valid.sum())} of {len(theta)} simulations in round {round_index} were valid"
@@ -470,7 +477,13 @@ def _run(
             trainer.append_simulations(theta_t, x_t, exclude_invalid_x=False)
         else:
             trainer.append_simulations(theta_t, x_t, exclude_invalid_x=False, from_round=round_index)
-        with _torch_seeded(key_train):
+        started = time.perf_counter()
+        training = f"{method} round {round_index + 1}: training"
+        with (
+            _torch_seeded(key_train),
+            epoch_progress(trainer, training, progress_bar),
+            summarised_warnings(method, f"training round {round_index + 1}"),
+        ):
             network = trainer.train(
                 training_batch_size=training_batch_size,
                 learning_rate=learning_rate,
@@ -478,11 +491,13 @@ def _run(
                 max_num_epochs=max_num_epochs,
                 **({"force_first_round_loss": True} if method == "npe" else {}),
             )
+        counts["seconds_training"].append(time.perf_counter() - started)
         summary = trainer._summary  # sbi keeps its training curves only here
         counts["epochs"].append(int(summary["epochs_trained"][-1]))
         posterior = NeuralPosterior(model, config, network, x_summary, mcmc)
         if round_index + 1 < num_rounds:
-            proposal = _next_proposal(method, prior, posterior, x_o, truncation_quantile)
+            with summarised_warnings(method, f"focusing round {round_index + 2}'s proposal"):
+                proposal = _next_proposal(method, prior, posterior, x_o, truncation_quantile)
     # sbi's curves run over every epoch of every round.
     history = {name: np.asarray(summary[name], dtype=np.float64) for name in ("training_loss", "validation_loss")}
     diagnostics = {name: np.asarray(values) for name, values in counts.items()}
@@ -559,6 +574,26 @@ def check_simulation_options(
         raise ValueError(f"{method}: device must be a torch device name such as 'cpu' or 'cuda', got {device!r}")
     if not isinstance(progress_bar, (bool, np.bool_)):
         raise ValueError(f"{method}: progress_bar must be True or False, got {progress_bar!r}")
+
+
+def warn_of_excluded_simulations(method: str, model: Simulator, round_index: int, summaries) -> None:
+    """Warn, naming the summaries at fault, when simulations of a round give non-finite
+    summary statistics: they are left out of training (counted in ``fit.diagnostics``), and
+    many of them mean the prior reaches where the simulator fails."""
+    bad = ~np.isfinite(summaries)
+    excluded = int(bad.any(axis=1).sum())
+    if not excluded:
+        return
+    names = list(getattr(model, "feature_names", None) or [f"summary {i}" for i in range(summaries.shape[1])])
+    worst = np.argsort(-bad.sum(axis=0))[:3]
+    described = ", ".join(f"{names[i]} ({int(bad[:, i].sum())})" for i in worst if bad[:, i].any())
+    warnings.warn(
+        f"{method}: round {round_index + 1}: {excluded} of {len(summaries)} simulations "
+        f"({excluded / len(summaries):.1%}) gave non-finite summary statistics and are left out of training; "
+        f"most often {described}",
+        UserWarning,
+        stacklevel=4,
+    )
 
 
 def warn_if_outside_simulations(method: str, model: Simulator, x_summary, summaries) -> None:
