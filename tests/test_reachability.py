@@ -60,6 +60,14 @@ def test_the_joint_quantile_of_a_point_at_known_mahalanobis_distance_is_the_chi_
     assert np.mean(quantiles) == pytest.approx(chi2.cdf(mahalanobis**2, df=2), abs=tolerance)
 
 
+def test_an_observation_drawn_as_the_simulations_are_has_a_uniform_joint_quantile():
+    rng = np.random.default_rng(4)
+    simulated, observations = rng.standard_normal((1000, 6)), rng.standard_normal((100, 6))
+    quantiles = np.array([reachability(simulated, x).joint_quantile for x in observations])
+    assert abs(quantiles.mean() - 0.5) < 0.08  # the sd of the mean of 100 uniforms is 0.03
+    assert (quantiles > 0.99).mean() <= 0.04  # the false-alarm rate is about 1 - level
+
+
 def test_the_joint_check_flags_a_point_inside_each_range_but_off_the_joint_support():
     simulated, covariance = correlated_gaussian(10_000, 0.95)
     along = reachability(simulated, [1.5, 1.5], ["v1", "v2"])  # with the correlation: Mahalanobis^2 = 2.3

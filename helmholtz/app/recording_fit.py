@@ -55,6 +55,7 @@ RECORDING_REPORT_FILES = (
 # How the fit treats the features the reachability check calls unreachable (said on the
 # terminal and in summary.json): NPE conditions on every summary statistic it was trained on.
 UNREACHABLE_TREATMENT = "the fit conditions on them anyway, so the posterior trades the other features against them"
+OFF_SUPPORT_TREATMENT = "the fit conditions on every feature anyway: read its posterior with suspicion"
 # Prior simulations drawn for the check when a Fit kept none of its first round's (older files).
 PRIOR_PREDICTIVE_FALLBACK = 2000
 # Parameters of a regular-spiking cell, for the fallback recording simulated when no real
@@ -223,7 +224,10 @@ def write_recording_report(fit: Fit, recording: Recording, out: str | Path) -> d
         "rest_mean_at_mode": float(np.median(at_mode[:, rest])),
         "invalid_simulations": fit.diagnostics["num_invalid"].tolist(),
         "simulations": fit.diagnostics["num_simulations"].tolist(),
-        "reachability": {**reach.to_dict(), "sentence": reach.sentence(UNREACHABLE_TREATMENT)},
+        "reachability": {
+            **reach.to_dict(),
+            "sentence": reach.sentence(UNREACHABLE_TREATMENT if reach.unreachable else OFF_SUPPORT_TREATMENT),
+        },
     }
     written["summary"].write_text(json.dumps(summary, indent=2))
     return written
