@@ -41,7 +41,7 @@ def short_recording():
 
 def test_the_report_states_what_the_fit_holds(short_recording, tmp_path):
     # Five epochs keep the test quick; sbi says (rightly) that training has not converged.
-    with pytest.warns(UserWarning, match="not yet fully converged"):
+    with pytest.warns(UserWarning, match="max_num_epochs"):
         fit, written = fit_recording(
             short_recording, out=tmp_path, num_simulations=400, num_rounds=1, max_num_epochs=5, progress_bar=False
         )

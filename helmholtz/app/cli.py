@@ -61,6 +61,8 @@ def _report_recording_fit(fit, written, what: str) -> None:
 
     summary = json.loads(written["summary"].read_text())
     print(f"fitted {what}")
+    if "reachability" in summary:  # what the model cannot produce, before the posterior is read
+        print(summary["reachability"]["sentence"])
     print(f"simulations per round: {summary['simulations']}, invalid (excluded): {summary['invalid_simulations']}")
     print(
         f"spike count: recorded {summary['observed_spike_count']:.0f}, at the posterior mode {summary['spike_count_at_mode']:.0f}"

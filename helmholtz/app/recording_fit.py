@@ -22,6 +22,7 @@ import numpy as np
 
 from helmholtz.app.report import claim_report_folder, write_netcdf
 from helmholtz.data.recordings import Recording, allen_recordings
+from helmholtz.diagnostics.reachability import ReachabilityReport, reachability
 from helmholtz.inference.fit import Fit
 from helmholtz.inference.posterior import LogDensity, require
 from helmholtz.inference.registry import fit as fit_model
@@ -29,7 +30,17 @@ from helmholtz.models.simulators.hodgkin_huxley import HodgkinHuxley
 from helmholtz.utils import as_key
 
 # The recording report's files, by the names write_recording_report returns them under.
-RECORDING_REPORT_NAMES = ("posterior", "parameters", "features", "pair", "traces", "feature_plot", "fit", "summary")
+RECORDING_REPORT_NAMES = (
+    "posterior",
+    "parameters",
+    "features",
+    "pair",
+    "traces",
+    "feature_plot",
+    "reachability",
+    "fit",
+    "summary",
+)
 RECORDING_REPORT_FILES = (
     "posterior.nc",
     "parameters.csv",
@@ -37,9 +48,16 @@ RECORDING_REPORT_FILES = (
     "pair.png",
     "traces.png",
     "features.png",
+    "reachability.png",
     "fit.hz",
     "summary.json",
 )
+# How the fit treats the features the reachability check calls unreachable (said on the
+# terminal and in summary.json): NPE conditions on every summary statistic it was trained on.
+UNREACHABLE_TREATMENT = "the fit conditions on them anyway, so the posterior trades the other features against them"
+OFF_SUPPORT_TREATMENT = "the fit conditions on every feature anyway: read its posterior with suspicion"
+# Prior simulations drawn for the check when a Fit kept none of its first round's (older files).
+PRIOR_PREDICTIVE_FALLBACK = 2000
 # Parameters of a regular-spiking cell, for the fallback recording simulated when no real
 # one is available (a made-up cell, said so wherever it is used).
 SYNTHETIC_CELL = {
@@ -133,10 +151,41 @@ def predictive_check(fit: Fit, *, key=0, num_draws: int = 200) -> dict:
     }
 
 
+def reachability_check(fit: Fit, *, key=0) -> tuple[ReachabilityReport, np.ndarray]:
+    """What the model cannot reach: the recorded features against the prior predictive.
+
+    The prior-predictive sample is the fit's first round (drawn from the prior, kept in
+    ``fit.diagnostics["prior_predictive_summaries"]``), so the check costs no simulation;
+    a Fit that kept none (saved by an older release) gets 2,000 fresh prior simulations.
+
+    Args:
+        fit: a simulation-based Fit of a simulator with summary statistics.
+        key: the seed of the fresh simulations, where they are needed.
+
+    Returns:
+        The :class:`~helmholtz.diagnostics.reachability.ReachabilityReport` and the
+        prior-predictive features it used, shape ``(num_simulations, num_features)``.
+    """
+    model = fit.model
+    observed = np.asarray(model.summarize(fit.observed[None]))[0]
+    simulated = fit.diagnostics.get("prior_predictive_summaries")
+    if simulated is None or np.isfinite(np.asarray(simulated)).all(axis=1).sum() < 100:
+        key_prior, key_simulate = jax.random.split(as_key(key))
+        theta = model.theta_of(model.sample_prior(key_prior, PRIOR_PREDICTIVE_FALLBACK))
+        simulated = model.simulate_summaries(key_simulate, theta)
+    simulated = np.asarray(simulated)
+    return reachability(simulated, observed, model.feature_names), simulated
+
+
 def write_recording_report(fit: Fit, recording: Recording, out: str | Path) -> dict[str, Path]:
     """Write the report into ``out``: posterior.nc, parameters.csv, features.csv, pair.png,
-    traces.png, features.png, fit.hz and summary.json (refused, before anything is written,
-    where a file of those names exists that no report wrote)."""
+    traces.png, features.png, reachability.png, fit.hz and summary.json (refused, before
+    anything is written, where a file of those names exists that no report wrote).
+
+    summary.json's ``"reachability"`` entry says, per feature, whether the prior simulations
+    reach the recorded value and its quantile among them, the joint quantile, and a sentence
+    naming the unreachable features and how the fit treats them
+    (:func:`~helmholtz.diagnostics.reachability.reachability`)."""
     out = claim_report_folder(out, RECORDING_REPORT_FILES)
     written = {name: out / file for name, file in zip(RECORDING_REPORT_NAMES, RECORDING_REPORT_FILES)}
     idata = fit.to_arviz(num_draws=1000)
@@ -156,6 +205,8 @@ def write_recording_report(fit: Fit, recording: Recording, out: str | Path) -> d
     plt.close("all")
     _plot_traces(fit, recording, check["mode"], written["traces"])
     _plot_features(names, observed, predicted, written["feature_plot"])
+    reach, prior_predictive = reachability_check(fit)
+    _plot_reachability(reach, prior_predictive, written["reachability"])
     fit.save(written["fit"])
 
     spikes = names.index("spike_count")
@@ -173,6 +224,10 @@ def write_recording_report(fit: Fit, recording: Recording, out: str | Path) -> d
         "rest_mean_at_mode": float(np.median(at_mode[:, rest])),
         "invalid_simulations": fit.diagnostics["num_invalid"].tolist(),
         "simulations": fit.diagnostics["num_simulations"].tolist(),
+        "reachability": {
+            **reach.to_dict(),
+            "sentence": reach.sentence(UNREACHABLE_TREATMENT if reach.unreachable else OFF_SUPPORT_TREATMENT),
+        },
     }
     written["summary"].write_text(json.dumps(summary, indent=2))
     return written
@@ -212,6 +267,45 @@ def _plot_features(names, observed, predicted, path: Path) -> None:
     for axis in axes.ravel()[len(names) :]:
         axis.set_visible(False)
     figure.suptitle("summary statistics: posterior predictive (histogram) vs recorded (line)", fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path, dpi=80)
+    plt.close(figure)
+
+
+def _plot_reachability(report: ReachabilityReport, simulated, path: Path) -> None:
+    """Each feature's prior-predictive histogram with the recorded value marked; the
+    unreachable ones in red."""
+    columns = 5
+    rows = -(-len(report.names) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 2.0 * rows))
+    finite = np.asarray(simulated)[np.isfinite(simulated).all(axis=1)]
+    for i, (axis, name) in enumerate(zip(axes.ravel(), report.names)):
+        ok = bool(report.reachable[i])
+        value = report.observed[i]
+        # The central 99.8% and the recorded value: a few far simulations (a 974 ms spike
+        # width) would squeeze the rest into one bin; those beyond fall in the end bins.
+        low, high = np.quantile(finite[:, i], [0.001, 0.999])
+        low, high = min(low, value), max(high, value)
+        column = np.clip(finite[:, i], low, high)
+        bins = np.linspace(low, high, 31) if high > low else 30
+        axis.hist(column, bins=bins, color="0.6" if ok else "C3", alpha=0.8, log=True)  # rare values visible
+        axis.axvline(value, color="k" if ok else "C3", lw=1.5)
+        axis.set_title(f"{name}\nquantile {report.quantile[i]:.3f}", fontsize=8, color="k" if ok else "C3")
+        axis.set_yticks([])
+        axis.set_yticks([], minor=True)  # a log axis labels its minor ticks too
+        axis.tick_params(labelsize=7)
+        if not ok:
+            for spine in axis.spines.values():
+                spine.set_edgecolor("C3")
+                spine.set_linewidth(1.5)
+    for axis in axes.ravel()[len(report.names) :]:
+        axis.set_visible(False)
+    verdict = "within" if report.joint_reachable else "OUTSIDE"
+    figure.suptitle(
+        f"prior predictive ({report.num_simulations} simulations, histogram, log counts) vs recorded (line); unreachable in red. "
+        f"Jointly {verdict} what the model simulates: quantile {report.joint_quantile:.3f} (off above {report.level:g})",
+        fontsize=9,
+    )
     figure.tight_layout()
     figure.savefig(path, dpi=80)
     plt.close(figure)

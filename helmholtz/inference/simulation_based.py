@@ -353,6 +353,11 @@ register_posterior_kind(
 )
 
 
+# The most first-round (prior) simulations whose summaries a Fit keeps, in
+# fit.diagnostics["prior_predictive_summaries"] (20,000 x 14 float32: 1.1 MB).
+PRIOR_PREDICTIVE_KEPT = 20_000
+
+
 def _run(
     method: str,
     model: Simulator,
@@ -470,6 +475,9 @@ def _run(
             )
         if round_index == 0:
             warn_if_outside_simulations(method, model, x_summary, summaries[valid])
+            # The first round draws from the prior: its summaries are a prior-predictive sample
+            # that checks (helmholtz.diagnostics.reachability) reuse at no further cost.
+            prior_predictive = np.asarray(summaries[valid][:PRIOR_PREDICTIVE_KEPT], dtype=np.float32)
         theta_t, x_t = torch.tensor(theta[valid]), torch.tensor(summaries[valid])
         # TSNPE trains every round as if on prior draws (no proposal given); the
         # likelihood and ratio losses do not depend on the proposal at all.
@@ -502,6 +510,7 @@ def _run(
     history = {name: np.asarray(summary[name], dtype=np.float64) for name in ("training_loss", "validation_loss")}
     diagnostics = {name: np.asarray(values) for name, values in counts.items()}
     diagnostics["invalid_fraction"] = float(diagnostics["num_invalid"].sum() / diagnostics["num_simulations"].sum())
+    diagnostics["prior_predictive_summaries"] = prior_predictive
     return Fit(
         model=model,
         method=method,
