@@ -116,7 +116,22 @@ def fit_recording(
     num_rounds: int = 4,
     **npe_options,
 ) -> tuple[Fit, dict[str, Path]]:
-    """Fit the cortical HH model to ``recording`` by NPE and, with ``out``, write the report."""
+    """Fit the cortical HH model to ``recording`` by NPE and, with ``out``, write the report.
+
+    Args:
+        recording: a current-clamp recording (``hz.data.load_recording``); its current
+            drives the model.
+        out: a folder for the report (:func:`write_recording_report`), or None for none.
+            A folder holding files of those names that no report wrote is refused before
+            the fit starts.
+        key: an int seed or a JAX PRNG key.
+        num_simulations: simulations over all rounds.
+        num_rounds: truncated sequential rounds (the first from the prior).
+        **npe_options: any other option of ``npe`` (``simulation_bank``, ``estimator``...).
+
+    Returns:
+        The Fit, and the report's files by name (empty without ``out``).
+    """
     if out is not None:  # before the fit: a folder that cannot take the report is refused first
         claim_report_folder(out, RECORDING_REPORT_FILES)
     model = HodgkinHuxley.cortical(recording=recording)
