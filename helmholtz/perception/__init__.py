@@ -8,10 +8,12 @@
 * :mod:`~helmholtz.perception.cue_combination`: Ernst & Banks (2002), causal inference
   (Koerding et al., 2007);
 * :mod:`~helmholtz.perception.motion`: motion illusions (Weiss, Simoncelli & Adelson, 2002);
-* :mod:`~helmholtz.perception.signal_detection`: Green & Swets (1966).
+* :mod:`~helmholtz.perception.signal_detection`: Green & Swets (1966);
+* :mod:`~helmholtz.perception.psychometric`: psychometric functions as psignifit 4 fits them
+  (Schuett et al., 2016): sigmoid, threshold, width, lapse and guess rates, overdispersion.
 """
 
-from helmholtz.perception import motion, signal_detection
+from helmholtz.perception import motion, psychometric, signal_detection
 from helmholtz.perception.cue_combination import (
     ErnstBanksExperiment,
     causal_inference,
@@ -21,6 +23,7 @@ from helmholtz.perception.cue_combination import (
 )
 from helmholtz.perception.experiment import PsychometricPerCondition, TwoAFCExperiment
 from helmholtz.perception.observer import GaussianPrior, Observer, PiecewiseLogPrior, PowerLawPrior
+from helmholtz.perception.psychometric import PsychometricFunction, counts_from_trials
 from helmholtz.perception.simulation import SimulatedExperiment
 from helmholtz.perception.signal_detection import SignalDetection, area_under_roc, dprime_and_criterion, proportion_correct_2afc, roc_curve
 from helmholtz.perception.speed import cross_validated_log_likelihood, psychometric_baseline, speed_experiment, speed_observer
@@ -28,6 +31,9 @@ from helmholtz.perception.speed import cross_validated_log_likelihood, psychomet
 __all__ = [
     "motion",
     "signal_detection",
+    "psychometric",
+    "PsychometricFunction",
+    "counts_from_trials",
     "Observer",
     "GaussianPrior",
     "PowerLawPrior",

@@ -13,7 +13,8 @@ percept further towards slow speeds: low-contrast stimuli look slower (the Thomp
 
 ``cross_validated_log_likelihood`` scores an observer against held-out trials, e.g. against
 the unbiased observer (``prior=None``) and the descriptive per-condition baseline
-(:func:`psychometric_baseline`).
+(:func:`psychometric_baseline`). :func:`condition_counts` pools each condition's trials into
+psignifit's data matrix, for a :class:`~helmholtz.perception.PsychometricFunction` per condition.
 """
 
 from __future__ import annotations
@@ -79,6 +80,33 @@ def psychometric_baseline(trials: pd.DataFrame) -> PsychometricPerCondition:
     _, condition = np.unique(keys, axis=0, return_inverse=True)
     condition = condition.ravel().astype(np.int64)
     return PsychometricPerCondition(condition, trials["ref_speed_deg_s"].to_numpy(float), trials["test_speed_deg_s"].to_numpy(float), int(condition.max()) + 1)
+
+
+def condition_counts(trials: pd.DataFrame, bin_width: float = 0.125) -> dict[tuple[float, float, float], np.ndarray]:
+    """Each condition's trials as psignifit's data matrix, one row per block.
+
+    A condition is a (reference speed, reference contrast, test contrast); the intensity is
+    log2(test speed / reference speed). The staircases set the test speed to up to 47
+    distinct values per condition, most tried a few times, so trials are pooled in bins of
+    ``bin_width`` octaves (from the condition's slowest test), each block's intensity the
+    mean of its trials' (psignifit's ``pool_blocks`` rule). Returns ``{condition: matrix}``
+    with rows [log2 ratio, number "test faster", number of trials], sorted by intensity.
+    """
+    if not bin_width > 0:
+        raise ValueError(f"condition_counts: bin_width must be positive, got {bin_width!r}")
+    ratio = np.log2(trials["test_speed_deg_s"].to_numpy(float) / trials["ref_speed_deg_s"].to_numpy(float))
+    faster = trials["test_seen_faster"].to_numpy(float)
+    keys = trials[["ref_speed_deg_s", "ref_contrast", "test_contrast"]].to_numpy(float)
+    result = {}
+    for key in np.unique(keys, axis=0):
+        chosen = (keys == key).all(axis=1)
+        x, y = ratio[chosen], faster[chosen]
+        _, block = np.unique(np.floor((x - x.min()) / bin_width), return_inverse=True)
+        trials_per_block = np.bincount(block).astype(float)
+        columns = [np.bincount(block, weights=x) / trials_per_block, np.bincount(block, weights=y), trials_per_block]
+        matrix = np.stack(columns, axis=1)
+        result[tuple(float(v) for v in key)] = matrix[np.argsort(matrix[:, 0])]
+    return result
 
 
 def cross_validated_log_likelihood(model, responses, *, folds: int = 5, key=0, **svi_options) -> float:
