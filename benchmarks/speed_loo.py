@@ -94,6 +94,15 @@ def run_subject(subject: int, args) -> dict:
         "pareto_k_max": {name: float(table.loc[name, "pareto_k_max"]) for name in PRIORS},
         "high_pareto_k": {name: int(table.loc[name, "high_pareto_k"]) for name in PRIORS},
         "discordant": discordant_pairs(comparison, kfold),
+        # Convergence, and where the chains sat (the unrestricted power prior has a mirror mode).
+        "r_hat_max": {
+            name: max((float(np.max(r)) for r in fit.diagnostics.get("r_hat", {}).values()), default=float("nan"))
+            for name, fit in fits.items()
+        },
+        "posterior_means": {
+            name: {site: np.asarray(v).mean(0).tolist() for site, v in fit.sample(0, 500).items()}
+            for name, fit in fits.items()
+        },
         "fit_seconds": fitted - start,
         "compare_seconds": done - fitted,
         "notes": comparison.notes,
