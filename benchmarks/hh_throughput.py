@@ -81,24 +81,44 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--dt", type=float, default=0.02, help="time step in ms (default 0.02)")
     parser.add_argument("--quick", action="store_true", help="batch 1,000 x 145 ms, fewer scalar steps: a smoke run")
     parser.add_argument("--models", default="cortical,classic", help="comma-separated: cortical, classic")
-    parser.add_argument("--methods", default="ours,numpy,scalar,jaxley", help="comma-separated: ours, numpy, scalar, jaxley")
-    parser.add_argument("--chunk-size", type=int, default=None, help="simulate_summaries' chunk_size (default: the library's for the device)")
+    parser.add_argument(
+        "--methods", default="ours,numpy,scalar,jaxley", help="comma-separated: ours, numpy, scalar, jaxley"
+    )
+    parser.add_argument(
+        "--chunk-size",
+        type=int,
+        default=None,
+        help="simulate_summaries' chunk_size (default: the library's for the device)",
+    )
     parser.add_argument("--repeats", type=int, default=2, help="timed calls of ours (default 2; best and median shown)")
     parser.add_argument("--numpy-steps", type=int, default=0, help="time only this many NumPy steps (0: all)")
-    parser.add_argument("--scalar-steps", type=int, default=20_000, help="steps of the timed scalar run (default 20,000)")
+    parser.add_argument(
+        "--scalar-steps", type=int, default=20_000, help="steps of the timed scalar run (default 20,000)"
+    )
     parser.add_argument("--jaxley-chunk", type=int, default=1000, help="simulations per Jaxley call (default 1,000)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--devices", type=int, default=1, help="XLA CPU devices (command line only; default 1)")
-    parser.add_argument("--xla-flags", default="", help="extra XLA flags, e.g. --xla_cpu_prefer_vector_width=512 (command line only)")
+    parser.add_argument(
+        "--xla-flags", default="", help="extra XLA flags, e.g. --xla_cpu_prefer_vector_width=512 (command line only)"
+    )
     args = parser.parse_args(argv)
     if args.quick:
-        args.batch, args.duration, args.scalar_steps = min(args.batch, 1000), min(args.duration, 145.0), min(args.scalar_steps, 5000)
+        args.batch, args.duration, args.scalar_steps = (
+            min(args.batch, 1000),
+            min(args.duration, 145.0),
+            min(args.scalar_steps, 5000),
+        )
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
     args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     for name in ("batch", "repeats", "scalar_steps", "jaxley_chunk"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be positive")
-    if not set(args.models) <= {"cortical", "classic"} or not set(args.methods) <= {"ours", "numpy", "scalar", "jaxley"}:
+    if not set(args.models) <= {"cortical", "classic"} or not set(args.methods) <= {
+        "ours",
+        "numpy",
+        "scalar",
+        "jaxley",
+    }:
         parser.error("unknown model or method")
     return args
 
@@ -107,9 +127,13 @@ def parse_args(argv=None) -> argparse.Namespace:
 def make_model(name: str, args) -> HodgkinHuxley:
     stim_on, stim_off = (args.duration * f for f in STIM_FRACTIONS)
     if name == "cortical":
-        current = step_current(CORTICAL_AMPLITUDE, duration=args.duration, dt=args.dt, stim_on=stim_on, stim_off=stim_off)
+        current = step_current(
+            CORTICAL_AMPLITUDE, duration=args.duration, dt=args.dt, stim_on=stim_on, stim_off=stim_off
+        )
         return HodgkinHuxley.cortical(current=current, dt=args.dt, stim_on=stim_on, stim_off=stim_off)
-    return HodgkinHuxley.classic(amplitude=CLASSIC_AMPLITUDE, duration=args.duration, dt=args.dt, stim_on=stim_on, stim_off=stim_off)
+    return HodgkinHuxley.classic(
+        amplitude=CLASSIC_AMPLITUDE, duration=args.duration, dt=args.dt, stim_on=stim_on, stim_off=stim_off
+    )
 
 
 def prior_draws(model: HodgkinHuxley, batch: int, seed: int) -> np.ndarray:
@@ -315,7 +339,9 @@ def jaxley_runner(model: HodgkinHuxley, chunk: int):
     # The same current density as ours: uA/cm^2 * cm^2 = uA, * 1e3 = nA.
     amplitude_na = CLASSIC_AMPLITUDE * area_cm2 * 1e3
     duration = model.current.size * model.dt
-    stimulus = jx.step_current(model.stim_on, model.stim_off - model.stim_on, amplitude_na, model.dt, duration - model.dt / 2)
+    stimulus = jx.step_current(
+        model.stim_on, model.stim_off - model.stim_on, amplitude_na, model.dt, duration - model.dt / 2
+    )
     comp.record("v", verbose=False)
     comp.make_trainable("HH_gNa", verbose=False)
     comp.make_trainable("HH_gK", verbose=False)
@@ -386,13 +412,23 @@ def main(argv=None) -> None:
             numpy_simulate(model, theta[:8], 10, args.seed)  # warm-up
             seconds, _ = timed(numpy_simulate, model, theta, numpy_steps, args.seed)
             steps = args.batch * numpy_steps
-            note = "state only (no trace, no features)" + ("" if numpy_steps == steps_per_sim else f"; {numpy_steps:,} steps timed")
+            note = "state only (no trace, no features)" + (
+                "" if numpy_steps == steps_per_sim else f"; {numpy_steps:,} steps timed"
+            )
             rows.append((model_name, "numpy", steps, seconds, note))
             print(f"  {model_name:8s} numpy   {seconds:8.2f} s  {steps / seconds:.3e} steps/s", flush=True)
         if "scalar" in args.methods:
             scalar_steps = min(args.scalar_steps, model.current.size)
             seconds, _ = timed(scalar_simulate, model, theta[0], scalar_steps, args.seed)
-            rows.append((model_name, "scalar", scalar_steps, seconds, f"1 simulation, {scalar_steps:,} steps timed, rate extrapolated"))
+            rows.append(
+                (
+                    model_name,
+                    "scalar",
+                    scalar_steps,
+                    seconds,
+                    f"1 simulation, {scalar_steps:,} steps timed, rate extrapolated",
+                )
+            )
             print(f"  {model_name:8s} scalar  {seconds:8.2f} s  {scalar_steps / seconds:.3e} steps/s", flush=True)
         if "jaxley" in args.methods and model_name == "classic":
             try:
@@ -403,7 +439,15 @@ def main(argv=None) -> None:
                 timed(run, theta[: min(args.jaxley_chunk, args.batch)])  # compiles
                 seconds, _ = timed(run, theta)
                 steps = -(-args.batch // args.jaxley_chunk) * min(args.jaxley_chunk, args.batch) * jaxley_steps
-                rows.append((model_name, "jaxley", steps, seconds, f"records V; chunks of {min(args.jaxley_chunk, args.batch):,}"))
+                rows.append(
+                    (
+                        model_name,
+                        "jaxley",
+                        steps,
+                        seconds,
+                        f"records V; chunks of {min(args.jaxley_chunk, args.batch):,}",
+                    )
+                )
                 print(f"  {model_name:8s} jaxley  {seconds:8.2f} s  {steps / seconds:.3e} steps/s", flush=True)
 
     print()
@@ -422,7 +466,9 @@ def main(argv=None) -> None:
         for method, goal in goals.items():
             if (model_name, method) in rate:
                 ratio = rate[(model_name, "ours")] / rate[(model_name, method)]
-                verdict = "" if goal is None else f"  ({'meets' if ratio >= goal else 'MISSES'} the goal of >= {goal:g}x)"
+                verdict = (
+                    "" if goal is None else f"  ({'meets' if ratio >= goal else 'MISSES'} the goal of >= {goal:g}x)"
+                )
                 print(f"{model_name:<9} ours/{method:<7} = {ratio:10.1f}x{verdict}")
 
 

@@ -50,8 +50,15 @@ def parse_args(argv=None):
 
 
 def lorenz_data(seed: int):
-    spikes = hz.data.lorenz_spikes(seed, num_trials=1000, num_neurons=30, num_bins=100, bin_width=0.01,
-                                   lorenz_time_per_bin=0.01, baseline_rate_hz=15.0)
+    spikes = hz.data.lorenz_spikes(
+        seed,
+        num_trials=1000,
+        num_neurons=30,
+        num_bins=100,
+        bin_width=0.01,
+        lorenz_time_per_bin=0.01,
+        baseline_rate_hz=15.0,
+    )
     splits = {"train": slice(0, 700), "validation": slice(700, 800), "test": slice(800, 1000)}
     return {name: (spikes.counts[part], spikes.rates[part]) for name, part in splits.items()}
 
@@ -66,18 +73,37 @@ def main(argv=None):
     scores = {}
     widths = [1, 2, 4, 8, 16]
     validation_bps = [
-        bits_per_spike(smoothing_baseline(data["train"][0], data["validation"][0], held_in, held_out, w)[..., held_out],
-                       data["validation"][0][..., held_out])
+        bits_per_spike(
+            smoothing_baseline(data["train"][0], data["validation"][0], held_in, held_out, w)[..., held_out],
+            data["validation"][0][..., held_out],
+        )
         for w in widths
     ]
     width = widths[int(np.argmax(validation_bps))]
     smoothed = smoothing_baseline(data["train"][0], test_counts, held_in, held_out, width)
     scores[f"smoothing + GLM ({width * 10} ms kernel)"] = smoothed
 
-    model = LFADS(30, 100, generator_dim=args.generator_dim, factor_dim=args.factor_dim, encoder_dim=64, encoded_neurons=tuple(held_in))
+    model = LFADS(
+        30,
+        100,
+        generator_dim=args.generator_dim,
+        factor_dim=args.factor_dim,
+        encoder_dim=64,
+        encoded_neurons=tuple(held_in),
+    )
     start = time.perf_counter()
-    fit = hz.fit(model, data["train"][0], method="vae", key=args.seed, num_steps=args.num_steps, batch_size=args.batch_size,
-                 learning_rate=args.learning_rate, check_every=500, patience=6, validation=data["validation"][0])
+    fit = hz.fit(
+        model,
+        data["train"][0],
+        method="vae",
+        key=args.seed,
+        num_steps=args.num_steps,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        check_every=500,
+        patience=6,
+        validation=data["validation"][0],
+    )
     seconds = time.perf_counter() - start
     initial = fit.encode(test_counts)["initial_condition"].mean
     scores["LFADS (vae)"] = np.asarray(model.rates(fit.posterior.model_params, initial))
@@ -90,16 +116,29 @@ def main(argv=None):
             "r2_held_out": rate_r_squared(rates[..., held_out], test_rates[..., held_out]),
         }
     table["true rates (ceiling)"] = {
-        "co_bps": bits_per_spike(test_rates[..., held_out], test_counts[..., held_out]), "r2_held_in": 1.0, "r2_held_out": 1.0,
+        "co_bps": bits_per_spike(test_rates[..., held_out], test_counts[..., held_out]),
+        "r2_held_in": 1.0,
+        "r2_held_out": 1.0,
     }
-    print(f"\nLFADS: {fit.diagnostics['num_steps']} steps ({seconds:.0f} s), parameters kept after {fit.diagnostics['kept_step']}")
+    print(
+        f"\nLFADS: {fit.diagnostics['num_steps']} steps ({seconds:.0f} s), parameters kept after {fit.diagnostics['kept_step']}"
+    )
     print("\n| rates from | co-bps (held-out) | R² held-in | R² held-out |\n|---|---:|---:|---:|")
     for name, row in table.items():
         print(f"| {name} | {row['co_bps']:.3f} | {row['r2_held_in']:.3f} | {row['r2_held_out']:.3f} |")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"settings": {k: str(v) for k, v in vars(args).items()}, "scores": table,
-                                        "lfads_seconds": seconds, "steps": fit.diagnostics["num_steps"]}, indent=2))
+        args.out.write_text(
+            json.dumps(
+                {
+                    "settings": {k: str(v) for k, v in vars(args).items()},
+                    "scores": table,
+                    "lfads_seconds": seconds,
+                    "steps": fit.diagnostics["num_steps"],
+                },
+                indent=2,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -54,8 +54,12 @@ def parse_args(argv=None):
     parser.add_argument("--latent-dim", type=int, default=20)
     parser.add_argument("--hidden", type=int, default=400)
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--num-steps", type=int, default=50_000, help="most training steps per amortised fit (default 50,000)")
-    parser.add_argument("--patience", type=int, default=5, help="chunks of 1,000 steps without a better held-out bound (default 5)")
+    parser.add_argument(
+        "--num-steps", type=int, default=50_000, help="most training steps per amortised fit (default 50,000)"
+    )
+    parser.add_argument(
+        "--patience", type=int, default=5, help="chunks of 1,000 steps without a better held-out bound (default 5)"
+    )
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--num-particles", type=int, default=1000, help="k of the test log-likelihood (default 1,000)")
     parser.add_argument("--only", nargs="*", choices=list(AMORTISED), help="run only these amortised rows")
@@ -74,7 +78,10 @@ def dequantised_baselines(train, test, latent_dim, seed):
     noisy_train = train + rng.uniform(size=train.shape)
     test_draws = [test + rng.uniform(size=test.shape) for _ in range(10)]
     rows = {}
-    for name, estimator in (("probabilistic PCA", PCA(latent_dim)), ("factor analysis", FactorAnalysis(latent_dim, random_state=seed))):
+    for name, estimator in (
+        ("probabilistic PCA", PCA(latent_dim)),
+        ("factor analysis", FactorAnalysis(latent_dim, random_state=seed)),
+    ):
         start = time.perf_counter()
         estimator.fit(noisy_train)
         rows[f"{name} (dequantised, scikit-learn)"] = {
@@ -88,9 +95,14 @@ def main(argv=None):
     args = parse_args(argv)
     images = hz.data.load_mnist().binarised()
     train, validation, test = images.train[:3500], images.train[3500:], images.test
-    print(f"binarised MNIST-5k: {len(train)} train, {len(validation)} validation, {len(test)} test; "
-          f"device {jax.devices()[0]}", flush=True)
-    rows = {"independent pixels (closed form)": {"test_log_likelihood": independent_pixels(train, test), "seconds": 0.0}}
+    print(
+        f"binarised MNIST-5k: {len(train)} train, {len(validation)} validation, {len(test)} test; "
+        f"device {jax.devices()[0]}",
+        flush=True,
+    )
+    rows = {
+        "independent pixels (closed form)": {"test_log_likelihood": independent_pixels(train, test), "seconds": 0.0}
+    }
     rows.update(dequantised_baselines(train, test, args.latent_dim, args.seed))
     for name, options in AMORTISED.items():
         if args.only and name not in args.only:
@@ -100,9 +112,17 @@ def main(argv=None):
         model = hz.models.NonlinearLVM(hz.priors.Gaussian(args.latent_dim), 784, likelihood="bernoulli", hidden=hidden)
         start = time.perf_counter()
         fit = hz.fit(
-            model, train, key=args.seed, num_steps=args.num_steps, batch_size=args.batch_size,
-            learning_rate=args.learning_rate, encoder_hidden=(args.hidden,), check_every=1000, patience=args.patience,
-            validation=validation, **options,
+            model,
+            train,
+            key=args.seed,
+            num_steps=args.num_steps,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            encoder_hidden=(args.hidden,),
+            check_every=1000,
+            patience=args.patience,
+            validation=validation,
+            **options,
         )
         trained = time.perf_counter() - start
         log_p = np.asarray(fit.log_marginal(test, num_particles=args.num_particles, key=args.seed + 1))
@@ -117,8 +137,10 @@ def main(argv=None):
         }
         print(f"  {name}: {rows[name]['test_log_likelihood']:.2f} nats ({trained:.0f} s)", flush=True)
 
-    print(f"\nTest log-likelihood, nats per image (k = {args.num_particles} particles for amortised rows; "
-          f"L = {args.latent_dim}, H = {args.hidden}, {args.num_steps} steps):\n")
+    print(
+        f"\nTest log-likelihood, nats per image (k = {args.num_particles} particles for amortised rows; "
+        f"L = {args.latent_dim}, H = {args.hidden}, {args.num_steps} steps):\n"
+    )
     print("| model, back end | test log p(x) | steps kept / run | training s |")
     print("|---|---:|---:|---:|")
     for name, row in rows.items():
@@ -127,7 +149,9 @@ def main(argv=None):
         print(f"| {name} | {row['test_log_likelihood']:.2f}{error} | {steps} | {row['seconds']:.0f} |")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"settings": {k: str(v) for k, v in vars(args).items()}, "rows": rows}, indent=2))
+        args.out.write_text(
+            json.dumps({"settings": {k: str(v) for k, v in vars(args).items()}, "rows": rows}, indent=2)
+        )
 
 
 if __name__ == "__main__":

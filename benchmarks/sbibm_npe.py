@@ -32,10 +32,21 @@ PUBLISHED_NPE = {  # sbibm, NPE, mean C2ST over the 10 observations
 }
 
 
-def score_task(name: str, num_simulations: int, num_draws: int, key: int = 0, observations=range(10), estimator=None, **npe_options) -> dict:
+def score_task(
+    name: str, num_simulations: int, num_draws: int, key: int = 0, observations=range(10), estimator=None, **npe_options
+) -> dict:
     model, x_o, _, reference = load_task(name)
     start = time.perf_counter()
-    fit = hz.fit(model, x_o[0], method="npe", key=key, num_simulations=num_simulations, estimator=estimator, progress_bar=False, **npe_options)
+    fit = hz.fit(
+        model,
+        x_o[0],
+        method="npe",
+        key=key,
+        num_simulations=num_simulations,
+        estimator=estimator,
+        progress_bar=False,
+        **npe_options,
+    )
     seconds = time.perf_counter() - start
     x_summaries = np.asarray(model.summarize(np.asarray(x_o)))
     scores = []
@@ -51,20 +62,38 @@ def main(argv=None):
     parser.add_argument("--num-simulations", type=int, default=10_000, choices=[1_000, 10_000, 100_000])
     parser.add_argument("--draws", type=int, default=10_000, help="draws per C2ST, each side (default sbibm's 10,000)")
     parser.add_argument("--observations", type=int, default=10, help="how many of the 10 observations to score")
-    parser.add_argument("--estimator", default="nsf", help="sbi's density estimator (default sbibm's, nsf; helmholtz's own default is zuko_maf)")
+    parser.add_argument(
+        "--estimator",
+        default="nsf",
+        help="sbi's density estimator (default sbibm's, nsf; helmholtz's own default is zuko_maf)",
+    )
     parser.add_argument("--hidden-features", type=int, default=50)
     parser.add_argument("--num-transforms", type=int, default=5)
     args = parser.parse_args(argv)
-    print(f"NPE ({args.estimator} estimator, {args.hidden_features} hidden, {args.num_transforms} transforms), {args.num_simulations} simulations, C2ST on {args.draws} + {args.draws} draws, {args.observations} observations")
-    print(f"{'task':<16} {'ours (mean)':>11} {'published':>9} {'ours - published':>16} {'train s':>8}   per observation")
+    print(
+        f"NPE ({args.estimator} estimator, {args.hidden_features} hidden, {args.num_transforms} transforms), {args.num_simulations} simulations, C2ST on {args.draws} + {args.draws} draws, {args.observations} observations"
+    )
+    print(
+        f"{'task':<16} {'ours (mean)':>11} {'published':>9} {'ours - published':>16} {'train s':>8}   per observation"
+    )
     results = []
     for name in args.tasks:
-        result = score_task(name, args.num_simulations, args.draws, observations=range(args.observations), estimator=args.estimator,
-                            hidden_features=args.hidden_features, num_transforms=args.num_transforms)
+        result = score_task(
+            name,
+            args.num_simulations,
+            args.draws,
+            observations=range(args.observations),
+            estimator=args.estimator,
+            hidden_features=args.hidden_features,
+            num_transforms=args.num_transforms,
+        )
         published = PUBLISHED_NPE[name][args.num_simulations]
         mean = result["scores"].mean()
-        print(f"{name:<16} {mean:>11.3f} {published:>9.3f} {mean - published:>+16.3f} {result['train_seconds']:>8.0f}   "
-              + " ".join(f"{s:.3f}" for s in result["scores"]), flush=True)
+        print(
+            f"{name:<16} {mean:>11.3f} {published:>9.3f} {mean - published:>+16.3f} {result['train_seconds']:>8.0f}   "
+            + " ".join(f"{s:.3f}" for s in result["scores"]),
+            flush=True,
+        )
         results.append(result)
     return results
 

@@ -40,18 +40,41 @@ def main(argv=None):
     results = {}
     if "nuts" in args.methods:
         start = time.perf_counter()
-        fit = hz.fit(experiment, responses, method="nuts", key=0, num_chains=2, num_warmup=args.num_samples, num_samples=args.num_samples, progress_bar=False)
+        fit = hz.fit(
+            experiment,
+            responses,
+            method="nuts",
+            key=0,
+            num_chains=2,
+            num_warmup=args.num_samples,
+            num_samples=args.num_samples,
+            progress_bar=False,
+        )
         results["nuts"] = (summarize(fit.sample(0, 1000)), time.perf_counter() - start)
-        print(f"nuts done in {results['nuts'][1]:.0f} s; max r_hat {max(float(np.max(v)) for v in fit.diagnostics['r_hat'].values()):.3f}", flush=True)
+        print(
+            f"nuts done in {results['nuts'][1]:.0f} s; max r_hat {max(float(np.max(v)) for v in fit.diagnostics['r_hat'].values()):.3f}",
+            flush=True,
+        )
     if "svi" in args.methods:
         start = time.perf_counter()
-        fit = hz.fit(experiment, responses, method="svi", key=0, guide="normal", num_steps=5000, learning_rate=0.01, progress_bar=False)
+        fit = hz.fit(
+            experiment,
+            responses,
+            method="svi",
+            key=0,
+            guide="normal",
+            num_steps=5000,
+            learning_rate=0.01,
+            progress_bar=False,
+        )
         results["svi"] = (summarize(fit.sample(0, 1000)), time.perf_counter() - start)
         print(f"svi done in {results['svi'][1]:.0f} s", flush=True)
     if "npe" in args.methods:
         simulated = SimulatedExperiment(experiment)
         start = time.perf_counter()
-        fit = hz.fit(simulated, responses, method="npe", key=0, num_simulations=args.num_simulations, progress_bar=False)
+        fit = hz.fit(
+            simulated, responses, method="npe", key=0, num_simulations=args.num_simulations, progress_bar=False
+        )
         results["npe"] = (summarize(simulated.constrained(fit.sample(0, 1000))), time.perf_counter() - start)
         print(f"npe done in {results['npe'][1]:.0f} s", flush=True)
 
@@ -61,12 +84,17 @@ def main(argv=None):
     for name, (mean, _) in reference.items():
         for index in np.ndindex(np.shape(mean)):
             label = name + (f"[{index[0]}]" if index else "")
-            cells = "".join(f"{float(res[0][name][0][index]):>12.3f} ({float(res[0][name][1][index]):.3f})" for res in results.values())
+            cells = "".join(
+                f"{float(res[0][name][0][index]):>12.3f} ({float(res[0][name][1][index]):.3f})"
+                for res in results.values()
+            )
             print(f"{label:<18}{cells}")
     print(f"{'seconds':<18}" + "".join(f"{res[1]:>22.0f}" for res in results.values()))
     for method in args.methods[1:]:
         gaps = [np.abs(results[method][0][n][0] - reference[n][0]) / reference[n][1] for n in reference]
-        print(f"{method}: mean |mean - {args.methods[0]} mean| = {np.mean(np.concatenate([np.ravel(g) for g in gaps])):.2f} {args.methods[0]} sds")
+        print(
+            f"{method}: mean |mean - {args.methods[0]} mean| = {np.mean(np.concatenate([np.ravel(g) for g in gaps])):.2f} {args.methods[0]} sds"
+        )
 
 
 if __name__ == "__main__":

@@ -30,7 +30,12 @@ import numpy as np
 from scipy.stats import spearmanr
 
 import helmholtz as hz
-from helmholtz.perception.speed import contrast_levels, cross_validated_log_likelihood, psychometric_baseline, speed_experiment
+from helmholtz.perception.speed import (
+    contrast_levels,
+    cross_validated_log_likelihood,
+    psychometric_baseline,
+    speed_experiment,
+)
 
 MODELS = ("unbiased", "gaussian", "power", "slow", "piecewise", "baseline")
 
@@ -57,15 +62,32 @@ def main(argv=None):
         row = {"subject": subject, "trials": len(trials)}
         for name in args.models:
             start = time.perf_counter()
-            row[name] = cross_validated_log_likelihood(build(name, trials), responses, folds=args.folds, key=0, num_steps=args.num_steps)
-            print(f"subject {subject} {name:9s} held-out log-likelihood {row[name]:9.1f}  ({time.perf_counter() - start:.0f} s)", flush=True)
-        fit = hz.fit(build(args.fit_prior, trials), responses, method="svi", guide="delta", num_steps=args.num_steps, learning_rate=0.02, progress_bar=False, key=0)
+            row[name] = cross_validated_log_likelihood(
+                build(name, trials), responses, folds=args.folds, key=0, num_steps=args.num_steps
+            )
+            print(
+                f"subject {subject} {name:9s} held-out log-likelihood {row[name]:9.1f}  ({time.perf_counter() - start:.0f} s)",
+                flush=True,
+            )
+        fit = hz.fit(
+            build(args.fit_prior, trials),
+            responses,
+            method="svi",
+            guide="delta",
+            num_steps=args.num_steps,
+            learning_rate=0.02,
+            progress_bar=False,
+            key=0,
+        )
         params = jax.tree.map(lambda draws: np.asarray(draws[0]).tolist(), fit.sample(0, 1))
         row["fit_prior"], row["fit_params"] = args.fit_prior, params
         row["contrasts"] = contrast_levels(trials).tolist()
         row["noise_vs_contrast_rho"] = float(spearmanr(row["contrasts"], params["noise"]).statistic)
         rows.append(row)
-        print(f"subject {subject} {args.fit_prior} fit: noise {np.round(params['noise'], 3).tolist()} at contrasts {row['contrasts']}; exponent {params['prior_exponent']:.2f}, scale {params['prior_scale']:.3f} deg/s", flush=True)
+        print(
+            f"subject {subject} {args.fit_prior} fit: noise {np.round(params['noise'], 3).tolist()} at contrasts {row['contrasts']}; exponent {params['prior_exponent']:.2f}, scale {params['prior_scale']:.3f} deg/s",
+            flush=True,
+        )
 
     print(f"\nheld-out log-likelihood per trial (nats; {args.folds}-fold), higher is better")
     print("subject  trials " + " ".join(f"{m:>10s}" for m in args.models) + "   noise~contrast rho")

@@ -63,9 +63,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--latent-dim", type=int, default=3, help="latent factors (default 3)")
     parser.add_argument("--num-points", type=int, default=2000, help="simulated data points (default 2000)")
     parser.add_argument(
-        "--num-steps", type=int, default=1000, help="SVI steps per timed fit (default 1000; a multiple of --check-every)"
+        "--num-steps",
+        type=int,
+        default=1000,
+        help="SVI steps per timed fit (default 1000; a multiple of --check-every)",
     )
-    parser.add_argument("--check-every", type=int, default=500, help="helmholtz's chunk length (default 500, its own default)")
+    parser.add_argument(
+        "--check-every", type=int, default=500, help="helmholtz's chunk length (default 500, its own default)"
+    )
     parser.add_argument("--repeats", type=int, default=7, help="timed fits per method (default 7)")
     parser.add_argument("--learning-rate", type=float, default=1e-2, help="Adam step size (default 1e-2)")
     parser.add_argument("--seed", type=int, default=0, help="seed for the data and the fits (default 0)")
@@ -215,12 +220,14 @@ def report(args, results, title: str | None = None, loss_tolerance: float = 1e-3
             per_step = (row["best"] - min(r["short"])) / extra_steps if extra_steps else float("nan")
             row["fixed"] = min(r["short"]) - per_step * args.check_every
             row["marginal"] = 1.0 / per_step if per_step > 0 else float("nan")
-        tail = r["losses"][-max(1, len(r["losses"]) // 10):]
+        tail = r["losses"][-max(1, len(r["losses"]) // 10) :]
         row["loss"] = float(np.mean(tail))
         rows[name] = row
 
     print()
-    title = title or f"factor analysis: obs_dim={args.obs_dim}, latent_dim={args.latent_dim}, num_points={args.num_points}"
+    title = (
+        title or f"factor analysis: obs_dim={args.obs_dim}, latent_dim={args.latent_dim}, num_points={args.num_points}"
+    )
     print(
         f"{title}; {args.num_steps} steps per fit, check_every={args.check_every}, {args.repeats} repeats, "
         f"compile cache {'on' if args.compile_cache else 'off'}; backend {jax.default_backend()}"
@@ -239,8 +246,11 @@ def report(args, results, title: str | None = None, loss_tolerance: float = 1e-3
         print(line)
     print("steps/s: from the median time of a whole fit; best: from the fastest", end="")
     if args.fixed_cost:
-        print(f"; fixed and marginal: from the fastest\nfits of {args.num_steps} and {args.check_every} steps "
-              "(time = fixed + steps / marginal rate)", end="")
+        print(
+            f"; fixed and marginal: from the fastest\nfits of {args.num_steps} and {args.check_every} steps "
+            "(time = fixed + steps / marginal rate)",
+            end="",
+        )
     print()
 
     hz, base = rows["helmholtz"], rows["numpyro"]

@@ -52,7 +52,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--learning-rate", type=float, default=1e-3, help="Adam step size (default 1e-3)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--goal", type=float, default=5.0, help="overhead goal in percent (default 5)")
-    parser.add_argument("--pyro", action=argparse.BooleanOptionalAction, default=True, help="also time Pyro (default on)")
+    parser.add_argument(
+        "--pyro", action=argparse.BooleanOptionalAction, default=True, help="also time Pyro (default on)"
+    )
     parser.add_argument("--fixed-cost", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--compile-cache", action=argparse.BooleanOptionalAction, default=True)
     args = parser.parse_args(argv)
@@ -64,7 +66,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 def numpyro_vae(latent_dim: int, hidden: int, obs_dim: int, batch_size: int):
     """The model and guide, written as NumPyro's VAE example writes them."""
     decoder_net = eqx.nn.MLP(latent_dim, obs_dim, hidden, depth=1, activation=jax.nn.tanh, key=jax.random.PRNGKey(1))
-    encoder_net = eqx.nn.MLP(obs_dim, 2 * latent_dim, hidden, depth=1, activation=jax.nn.tanh, key=jax.random.PRNGKey(2))
+    encoder_net = eqx.nn.MLP(
+        obs_dim, 2 * latent_dim, hidden, depth=1, activation=jax.nn.tanh, key=jax.random.PRNGKey(2)
+    )
 
     def model(x):
         decoder = eqx_module("decoder", decoder_net)
@@ -95,9 +99,17 @@ def make_runners(args, x):
 
     def run_helmholtz(num_steps: int) -> np.ndarray:
         fit = helmholtz.fit(
-            declared, x, method="vae", key=args.seed, num_steps=num_steps, batch_size=args.batch_size,
-            learning_rate=args.learning_rate, encoder_hidden=(args.hidden,), patience=0,
-            check_every=args.check_every, progress_bar=False,
+            declared,
+            x,
+            method="vae",
+            key=args.seed,
+            num_steps=num_steps,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            encoder_hidden=(args.hidden,),
+            patience=0,
+            check_every=args.check_every,
+            progress_bar=False,
         )
         jax.block_until_ready(fit.posterior.params)
         return np.asarray(fit.history["loss"])
@@ -141,7 +153,7 @@ def pyro_steps_per_second(args, x: np.ndarray) -> tuple[float, float]:
     start = time.perf_counter()
     losses = [svi.step(data) for _ in range(args.num_steps)]
     seconds = time.perf_counter() - start
-    return args.num_steps / seconds, float(np.mean(losses[-max(1, len(losses) // 10):]))
+    return args.num_steps / seconds, float(np.mean(losses[-max(1, len(losses) // 10) :]))
 
 
 def main(argv=None) -> None:

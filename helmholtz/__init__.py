@@ -14,8 +14,20 @@ import os
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
 from helmholtz import data, diagnostics, models, perception, priors
-from helmholtz.inference import Fit, backends, fit, load, methods_for
 from helmholtz.app.recording_fit import fit_recording
+from helmholtz.inference import Fit, backends, fit, load, methods_for
 
 __version__ = "0.1.0"
-__all__ = ["Fit", "backends", "data", "diagnostics", "fit", "fit_recording", "load", "methods_for", "models", "perception", "priors"]
+__all__ = [
+    "Fit",
+    "backends",
+    "data",
+    "diagnostics",
+    "fit",
+    "fit_recording",
+    "load",
+    "methods_for",
+    "models",
+    "perception",
+    "priors",
+]

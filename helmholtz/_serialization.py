@@ -76,7 +76,9 @@ def _constructor_arguments(value) -> dict:
             continue
         if isinstance(argument, dist.constraints.Constraint):
             if argument is not parameter.default:
-                raise TypeError(f"cannot save {cls.__name__}: its argument {name!r} is a constraint other than the default")
+                raise TypeError(
+                    f"cannot save {cls.__name__}: its argument {name!r} is a constraint other than the default"
+                )
             continue
         arguments[name] = argument
     return arguments
@@ -96,7 +98,7 @@ def _numpyro_class(node: dict):
 
 
 def _is_numpyro(value) -> str | None:
-    """"__distribution__" or "__transform__" for NumPyro objects (without importing NumPyro
+    """ "__distribution__" or "__transform__" for NumPyro objects (without importing NumPyro
     for files that hold none), else None."""
     module = type(value).__module__
     if not module.startswith("numpyro.distributions"):
@@ -128,7 +130,9 @@ class _Encoder:
             except ValueError:
                 known = False
             if not known:
-                raise TypeError(f"cannot save {type(value).__qualname__}: only classes exported by numpyro.distributions can")
+                raise TypeError(
+                    f"cannot save {type(value).__qualname__}: only classes exported by numpyro.distributions can"
+                )
             node["arguments"] = self(_constructor_arguments(value))
             return node
         if hasattr(value, "__array__") and not isinstance(value, (int, float, bool, str)):

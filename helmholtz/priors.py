@@ -102,7 +102,10 @@ class Parameter:
     unit: str = ""
 
     def __post_init__(self):
-        _require(isinstance(self.name, str) and self.name.isidentifier(), f"a parameter's name must be an identifier, got {self.name!r}")
+        _require(
+            isinstance(self.name, str) and self.name.isidentifier(),
+            f"a parameter's name must be an identifier, got {self.name!r}",
+        )
         if not isinstance(self.prior, dist.Distribution):
             raise TypeError(
                 f"parameter {self.name!r}: the prior must be a NumPyro distribution "
@@ -389,6 +392,16 @@ def as_latent_prior(prior) -> Prior:
 
 
 __all__ = [
-    "Bernoulli", "Categorical", "DistributionPrior", "Gaussian", "Laplace", "Normal", "Parameter", "Prior",
-    "Uniform", "VonMises", "as_latent_prior", "support_bounds",
+    "Bernoulli",
+    "Categorical",
+    "DistributionPrior",
+    "Gaussian",
+    "Laplace",
+    "Normal",
+    "Parameter",
+    "Prior",
+    "Uniform",
+    "VonMises",
+    "as_latent_prior",
+    "support_bounds",
 ]

@@ -37,6 +37,5 @@ def reference_dir() -> Path:
         if path.is_dir():
             return path
     raise FileNotFoundError(
-        "reference data not found: set HELMHOLTZ_REFERENCE_DIR or place shared/reference "
-        "beside the repository"
+        "reference data not found: set HELMHOLTZ_REFERENCE_DIR or place shared/reference beside the repository"
     )

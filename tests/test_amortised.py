@@ -24,7 +24,11 @@ QUICK = dict(learning_rate=1e-2, patience=0, progress_bar=False, encoder_hidden=
 def ppca():
     """1,000 training and 300 held-out points from a PPCA with known parameters."""
     rng = np.random.default_rng(0)
-    truth = {"loadings": rng.normal(size=(OBS_DIM, LATENT_DIM)), "mean": rng.normal(size=OBS_DIM), "noise": np.array([0.5])}
+    truth = {
+        "loadings": rng.normal(size=(OBS_DIM, LATENT_DIM)),
+        "mean": rng.normal(size=OBS_DIM),
+        "noise": np.array([0.5]),
+    }
     model = ProbabilisticPCA(OBS_DIM, LATENT_DIM, collapse_local=False)
     x = np.asarray(model.simulate(jax.random.PRNGKey(1), truth, num_points=1300))
     return model, truth, x[:1000], x[1000:]
@@ -98,7 +102,10 @@ def belief_network():
 
 @pytest.mark.parametrize(
     "method, options",
-    [pytest.param("rws", dict(num_particles=5), marks=pytest.mark.slow), pytest.param("wake-sleep", {}, marks=pytest.mark.slow)],
+    [
+        pytest.param("rws", dict(num_particles=5), marks=pytest.mark.slow),
+        pytest.param("wake-sleep", {}, marks=pytest.mark.slow),
+    ],
 )
 def test_binary_latents_reach_the_true_models_likelihood(belief_network, method, options):
     """Binary causes need no relaxation under (reweighted) wake-sleep. The fitted model's
@@ -132,7 +139,9 @@ def test_resume_continues_from_the_saved_parameters(ppca, tmp_path):
     fresh = hz.fit(model, train, key=1, **options)
     loss = resumed.history["loss"]
     assert len(loss) == 1000 and np.array_equal(loss[:500], first.history["loss"])
-    assert abs(loss[500:520].mean() - loss[480:500].mean()) < 0.1 * abs(fresh.history["loss"][:20].mean() - loss[480:500].mean())
+    assert abs(loss[500:520].mean() - loss[480:500].mean()) < 0.1 * abs(
+        fresh.history["loss"][:20].mean() - loss[480:500].mean()
+    )
     with pytest.raises(ValueError, match="resume takes a rws Fit of the same model"):
         hz.fit(model, train, key=1, resume=first, **{**options, "encoder_hidden": (16,)})
 
@@ -144,7 +153,9 @@ def test_saved_fit_loads_back_identical(ppca, tmp_path):
     assert loaded.method == "wake-sleep" and loaded.model == model
     x = train[:20]
     np.testing.assert_array_equal(fit.encode(x)["z"].mean, loaded.encode(x)["z"].mean)
-    np.testing.assert_array_equal(fit.log_marginal(x, num_particles=10, key=2), loaded.log_marginal(x, num_particles=10, key=2))
+    np.testing.assert_array_equal(
+        fit.log_marginal(x, num_particles=10, key=2), loaded.log_marginal(x, num_particles=10, key=2)
+    )
     np.testing.assert_array_equal(fit.history["loss"], loaded.history["loss"])
 
 

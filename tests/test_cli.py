@@ -30,8 +30,23 @@ def test_fit_writes_a_readable_report(tmp_path):
     data = tmp_path / "data.csv"
     np.savetxt(data, x, delimiter=",", header="a,b,c", comments="")
     out = tmp_path / "report"
-    code = main(["fit", "factor-analysis", str(data), "--method", "svi", "--out", str(out),
-                 "--model-option", "latent_dim=1", "--option", "num_steps=500", "--option", "progress_bar=false"])
+    code = main(
+        [
+            "fit",
+            "factor-analysis",
+            str(data),
+            "--method",
+            "svi",
+            "--out",
+            str(out),
+            "--model-option",
+            "latent_dim=1",
+            "--option",
+            "num_steps=500",
+            "--option",
+            "progress_bar=false",
+        ]
+    )
     assert code == 0
     idata = az.from_netcdf(out / "posterior.nc")
     assert idata.posterior["loadings"].shape[-2:] == (3, 1)
@@ -59,8 +74,26 @@ def test_the_report_summarises_what_the_data_identify(tmp_path):
     data = tmp_path / "data.csv"
     np.savetxt(data, x, delimiter=",")
     out = tmp_path / "report"
-    assert main(["fit", "factor-analysis", str(data), "--method", "svi", "--out", str(out),
-                 "--model-option", "latent_dim=1", "--option", "num_steps=500", "--option", "progress_bar=false"]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                "factor-analysis",
+                str(data),
+                "--method",
+                "svi",
+                "--out",
+                str(out),
+                "--model-option",
+                "latent_dim=1",
+                "--option",
+                "num_steps=500",
+                "--option",
+                "progress_bar=false",
+            ]
+        )
+        == 0
+    )
     rows = [line.split(",")[0] for line in (out / "summary.csv").read_text().splitlines()[1:]]
     assert any(row.startswith("loadings_covariance[") for row in rows)
     assert not any(row.startswith("loadings[") for row in rows)

@@ -27,7 +27,12 @@ QUICK = dict(learning_rate=1e-2, patience=0, progress_bar=False, encoder_hidden=
 def linear_gaussian():
     """1,000 training and 300 held-out (x, y) pairs from x = W z + B y + c + noise."""
     rng = np.random.default_rng(0)
-    truth = dict(W=rng.normal(size=(OBS_DIM, LATENT_DIM)), B=2 * rng.normal(size=(OBS_DIM, CONDITION_DIM)), c=rng.normal(size=OBS_DIM), psi=np.full(OBS_DIM, 0.25))
+    truth = dict(
+        W=rng.normal(size=(OBS_DIM, LATENT_DIM)),
+        B=2 * rng.normal(size=(OBS_DIM, CONDITION_DIM)),
+        c=rng.normal(size=OBS_DIM),
+        psi=np.full(OBS_DIM, 0.25),
+    )
     y = rng.normal(size=(1300, CONDITION_DIM))
     z = rng.normal(size=(1300, LATENT_DIM))
     x = z @ truth["W"].T + y @ truth["B"].T + truth["c"] + rng.normal(size=(1300, OBS_DIM)) * np.sqrt(truth["psi"])
@@ -100,7 +105,9 @@ def test_conditional_fit_saves_replicates_and_exports(linear_gaussian, condition
     loaded = hz.load(tmp_path / "conditional.hz")
     assert isinstance(loaded.observed, Conditioned)
     np.testing.assert_array_equal(loaded.observed.y, conditional_fit.observed.y)
-    np.testing.assert_array_equal(loaded.log_marginal(test, key=2, num_particles=10), conditional_fit.log_marginal(test, key=2, num_particles=10))
+    np.testing.assert_array_equal(
+        loaded.log_marginal(test, key=2, num_particles=10), conditional_fit.log_marginal(test, key=2, num_particles=10)
+    )
     idata = conditional_fit.to_arviz(num_draws=200)
     replicated_mean = idata.posterior_predictive["x"].values.mean(axis=(0, 1))
     assert np.sqrt(np.mean((replicated_mean - _exact_replicate_mean(truth, train)) ** 2)) < 0.3
@@ -150,7 +157,9 @@ def test_conv_decoder_vae_beats_independent_pixels_on_real_digits():
     the pixel order between layers) would stay near the independent-pixel figure, so
     the test asks 3 nats better."""
     digits = hz.data.load_digits().binarised()
-    model = NonlinearLVM(Gaussian(4), 64, "bernoulli", hidden=(16, 8), activation="relu", network="conv", image_shape=(8, 8))
+    model = NonlinearLVM(
+        Gaussian(4), 64, "bernoulli", hidden=(16, 8), activation="relu", network="conv", image_shape=(8, 8)
+    )
     fit = hz.fit(model, digits.train, method="vae", key=0, num_steps=300, batch_size=128, **QUICK)
     held_out = float(fit.log_marginal(digits.test, num_particles=20, key=1).mean())
     frequency = (digits.train.sum(0) + 1) / (len(digits.train) + 2)

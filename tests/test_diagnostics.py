@@ -36,8 +36,16 @@ def test_sbc_of_nuts_on_factor_analysis_is_uniform():
     (About 2.5 minutes: 50 NUTS fits; the default suite runs the 20-fit version below.)"""
     model = hz.models.FactorAnalysis(2, 1)
     result = sbc(
-        model, "nuts", key=0, num_simulations=50, num_posterior_draws=49, num_points=40, progress_bar=False,
-        num_chains=1, num_warmup=300, num_samples=500,
+        model,
+        "nuts",
+        key=0,
+        num_simulations=50,
+        num_posterior_draws=49,
+        num_points=40,
+        progress_bar=False,
+        num_chains=1,
+        num_warmup=300,
+        num_samples=500,
     )
     assert result.ranks.shape == (50, 7)  # 3 entries of G G^T, 2 means, 2 noise scales
     assert result.passes(alpha=0.01), dict(zip(result.names, np.round(result.p_values, 4)))
@@ -50,8 +58,16 @@ def test_sbc_of_nuts_passes_on_a_small_run():
     fails it. Fixed seed; Bonferroni-corrected chi-square test at 1%."""
     model = hz.models.FactorAnalysis(2, 1)
     result = sbc(
-        model, "nuts", key=1, num_simulations=20, num_posterior_draws=19, num_points=40, progress_bar=False,
-        num_chains=1, num_warmup=300, num_samples=380,
+        model,
+        "nuts",
+        key=1,
+        num_simulations=20,
+        num_posterior_draws=19,
+        num_points=40,
+        progress_bar=False,
+        num_chains=1,
+        num_warmup=300,
+        num_samples=380,
     )
     assert result.passes(alpha=0.01), dict(zip(result.names, np.round(result.p_values, 4)))
 
@@ -60,6 +76,8 @@ def test_sbc_catches_a_point_estimate():
     """A MAP point estimate is not a posterior: every draw equals it, so each truth ranks
     0 or L and the uniformity test must fail."""
     model = hz.models.FactorAnalysis(2, 1)
-    result = sbc(model, "svi", key=0, num_simulations=20, num_points=30, progress_bar=False, guide="delta", num_steps=500)
+    result = sbc(
+        model, "svi", key=0, num_simulations=20, num_points=30, progress_bar=False, guide="delta", num_steps=500
+    )
     assert not result.passes()
     assert np.isin(result.ranks, [0, result.num_posterior_draws]).mean() > 0.9

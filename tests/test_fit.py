@@ -55,14 +55,18 @@ def test_saved_fit_loads_back_identical(which, request, tmp_path):
 
 def test_fit_exports_every_arviz_group(nuts_fit):
     idata = nuts_fit.to_arviz()
-    assert {"posterior", "sample_stats", "observed_data", "log_likelihood", "posterior_predictive"} <= set(idata.groups())
+    assert {"posterior", "sample_stats", "observed_data", "log_likelihood", "posterior_predictive"} <= set(
+        idata.groups()
+    )
     assert idata.posterior["theta"].shape == (2, 200, 8)
     assert idata.log_likelihood["x"].shape == (2, 200, 8)
     # theta is deterministic: theta = mu + tau * theta_trans, draw by draw.
     post = idata.posterior
     np.testing.assert_allclose(post["theta"], post["mu"] + post["tau"] * post["theta_trans"], rtol=1e-5, atol=1e-5)
     # The pointwise log-likelihood is the Normal density of y_j around theta_j.
-    expected = -0.5 * ((Y - post["theta"].values) / np.asarray(SIGMA)) ** 2 - np.log(np.asarray(SIGMA) * np.sqrt(2 * np.pi))
+    expected = -0.5 * ((Y - post["theta"].values) / np.asarray(SIGMA)) ** 2 - np.log(
+        np.asarray(SIGMA) * np.sqrt(2 * np.pi)
+    )
     np.testing.assert_allclose(idata.log_likelihood["x"].values, expected, rtol=1e-4)
 
 
@@ -167,7 +171,9 @@ def test_a_back_end_that_does_not_fit_says_which_do():
     class Simulator(Model):
         has_likelihood = False
 
-    with pytest.raises(ValueError, match="'nuts' cannot fit Simulator: it needs a model with a likelihood.*Methods that can: none"):
+    with pytest.raises(
+        ValueError, match="'nuts' cannot fit Simulator: it needs a model with a likelihood.*Methods that can: none"
+    ):
         hz.fit(Simulator(), np.ones(3), method="nuts")
     too_many_binary = hz.models.LinearLVM(hz.priors.Bernoulli(3), 2, collapse_local=False)
     with pytest.raises(ValueError, match="every sampled latent to be continuous"):

@@ -41,10 +41,12 @@ def test_example_opens_with_its_question_model_and_back_end(script):
     assert set(underline) == {"="} and len(underline) >= len(title), f"{script.name}: no '=' underlined title"
     opening = "\n".join(body)
     assert "?" in opening, f"{script.name}: the opening asks no question"
-    assert re.search(r":(class|func|mod):`~?helmholtz\.", opening), f"{script.name}: the opening names no helmholtz model"
+    assert re.search(r":(class|func|mod):`~?helmholtz\.", opening), (
+        f"{script.name}: the opening names no helmholtz model"
+    )
     if "hz.fit(" in source:
         named = set(re.findall(r'``(?:method=")?([\w-]+)"?``', opening))
-        assert named & set(hz.backends()), f"{script.name} fits, but its opening names no back end (``method=\"...\"``)"
+        assert named & set(hz.backends()), f'{script.name} fits, but its opening names no back end (``method="..."``)'
 
 
 def _placeholder_thumbnail(tmp_path: Path) -> bytes:
@@ -67,7 +69,9 @@ def example_problems(site: Path, script: Path, placeholder: bytes) -> list[str]:
     problems = []
     if not re.search(rf'<img[^>]+src="[^"]*sphx_glr_{script.stem}_\d{{3}}(_\d+)?\.png"', page.read_text()):
         problems.append("no figure on its page")
-    thumbnails = re.findall(rf'<img[^>]+src="([^"]*sphx_glr_{script.stem}_thumb(?:_\d+)?\.png)"', (section / "index.html").read_text())
+    thumbnails = re.findall(
+        rf'<img[^>]+src="([^"]*sphx_glr_{script.stem}_thumb(?:_\d+)?\.png)"', (section / "index.html").read_text()
+    )
     if not thumbnails:
         problems.append("no thumbnail in its section's grid")
     elif (section / thumbnails[0]).read_bytes() == placeholder:
@@ -77,7 +81,11 @@ def example_problems(site: Path, script: Path, placeholder: bytes) -> list[str]:
 
 def test_every_example_has_a_page_with_figures_and_a_thumbnail(quick_site, tmp_path):
     placeholder = _placeholder_thumbnail(tmp_path)
-    problems = {name: found for name, script in zip(IDS, SCRIPTS) if (found := example_problems(quick_site, script, placeholder))}
+    problems = {
+        name: found
+        for name, script in zip(IDS, SCRIPTS)
+        if (found := example_problems(quick_site, script, placeholder))
+    }
     assert not problems, f"examples missing from the built site: {problems}"
 
 
@@ -89,7 +97,9 @@ def test_the_page_check_catches_an_example_without_figures(tmp_path):
     plt.plot([0, 1])
     plt.savefig(section / "_images" / "sphx_glr_plot_drawn_thumb.png")
     (section / "_images" / "sphx_glr_plot_blank_thumb.png").write_bytes(placeholder)
-    (section / "plot_drawn.html").write_text('<img src="_images/sphx_glr_plot_drawn_001.png" class="sphx-glr-single-img"/>')
+    (section / "plot_drawn.html").write_text(
+        '<img src="_images/sphx_glr_plot_drawn_001.png" class="sphx-glr-single-img"/>'
+    )
     (section / "plot_blank.html").write_text("<p>no figure</p>")
     (section / "index.html").write_text(
         '<img alt="" src="_images/sphx_glr_plot_drawn_thumb.png" /><img alt="" src="_images/sphx_glr_plot_blank_thumb.png" />'
@@ -100,7 +110,9 @@ def test_the_page_check_catches_an_example_without_figures(tmp_path):
         "no figure on its page",
         "its thumbnail is sphinx-gallery's 'no image' placeholder",
     ]
-    assert example_problems(site, Path("demo/plot_missing.py"), placeholder) == ["no page auto_examples/demo/plot_missing.html"]
+    assert example_problems(site, Path("demo/plot_missing.py"), placeholder) == [
+        "no page auto_examples/demo/plot_missing.html"
+    ]
 
 
 def test_every_example_ran_in_the_build(quick_site):
@@ -114,7 +126,9 @@ def test_the_build_leaves_nothing_in_the_gallery_sources(quick_site):
     """Examples run with gallery/<section>/ as the working directory; whatever they or
     the libraries they call write there (sbi's TensorBoard logs were) would be committed."""
     sources = [path for path in GALLERY.rglob("*") if path.is_file() and "__pycache__" not in path.parts]
-    strays = [str(path.relative_to(GALLERY)) for path in sources if not (path.suffix == ".py" or path.name == "README.txt")]
+    strays = [
+        str(path.relative_to(GALLERY)) for path in sources if not (path.suffix == ".py" or path.name == "README.txt")
+    ]
     assert not strays, f"files written into gallery/ by the build: {strays}"
 
 

@@ -15,7 +15,9 @@ from helmholtz.app import gallery
 GALLERY = Path(__file__).resolve().parents[1] / "gallery"
 EXAMPLE_PAGES = [f"auto_examples/{path.parent.name}/{path.stem}.html" for path in sorted(GALLERY.rglob("plot_*.py"))]
 SCREENSHOTS = gallery.BUILD / "screenshots"
-CHROMIUM = next((path for name in ("chromium", "chromium-browser", "google-chrome") if (path := shutil.which(name))), None)
+CHROMIUM = next(
+    (path for name in ("chromium", "chromium-browser", "google-chrome") if (path := shutil.which(name))), None
+)
 CHROMEDRIVER = shutil.which("chromedriver")
 
 pytestmark = pytest.mark.skipif(

@@ -29,8 +29,10 @@ def test_forms_differ_by_the_jacobian_of_theta_equals_mu_plus_tau_eta(eta_seed):
     non_centred = _log_joint(HierarchicalNormal(SIGMA), {"mu": mu, "tau": tau, "theta_trans": eta})
     assert non_centred == pytest.approx(centred + 8 * np.log(tau), abs=1e-4)
     by_hand = (
-        stats.norm(0, 5).logpdf(mu) + stats.halfcauchy(scale=5).logpdf(tau)
-        + stats.norm(mu, tau).logpdf(theta).sum() + stats.norm(theta, SIGMA).logpdf(Y).sum()
+        stats.norm(0, 5).logpdf(mu)
+        + stats.halfcauchy(scale=5).logpdf(tau)
+        + stats.norm(mu, tau).logpdf(theta).sum()
+        + stats.norm(theta, SIGMA).logpdf(Y).sum()
     )
     assert centred == pytest.approx(by_hand, abs=1e-4)
 
@@ -49,8 +51,11 @@ def test_each_form_suits_its_regime():
     a funnel and NUTS diverges, the non-centred form does not; with strong data (standard
     errors divided by 20) the centred form mixes tau better (higher ESS). Same seed and
     settings for both forms; 4 chains x 1,000 draws."""
+
     def fit(model, y):
-        return hz.fit(model, y, method="nuts", key=0, num_chains=4, num_warmup=1000, num_samples=1000, progress_bar=False)
+        return hz.fit(
+            model, y, method="nuts", key=0, num_chains=4, num_warmup=1000, num_samples=1000, progress_bar=False
+        )
 
     weak = {form: fit(HierarchicalNormal(SIGMA, centered=form), Y) for form in (True, False)}
     assert int(weak[True].diagnostics["num_divergent"]) > 10

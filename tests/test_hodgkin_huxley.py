@@ -78,7 +78,12 @@ def _cortical_rates(v, p=CORTICAL):
 def _cortical_rhs(t, state, current, p=CORTICAL):
     v, m, h, n, q = state
     am, bm, ah, bh, an, bn, q_inf, tau_q = _cortical_rates(v, p)
-    ionic = p["g_Na"] * m**3 * h * (v - 53) + p["g_K"] * n**4 * (v + 107) + p["g_M"] * q * (v + 107) + p["g_leak"] * (v - p["E_leak"])
+    ionic = (
+        p["g_Na"] * m**3 * h * (v - 53)
+        + p["g_K"] * n**4 * (v + 107)
+        + p["g_M"] * q * (v + 107)
+        + p["g_leak"] * (v - p["E_leak"])
+    )
     return [current - ionic, am * (1 - m) - bm * m, ah * (1 - h) - bh * h, an * (1 - n) - bn * n, (q_inf - q) / tau_q]
 
 
@@ -94,7 +99,17 @@ def _solve(rhs, state, stimulus, t_eval, rtol=1e-10):
     pieces = []
     for start, stop, current in [(0.0, on, 0.0), (on, off, stimulus["amplitude"]), (off, end, 0.0)]:
         inside = (t_eval >= start) & ((t_eval < stop) if stop < end else (t_eval <= stop))
-        solution = solve_ivp(rhs, (start, stop), state, "LSODA", t_eval=t_eval[inside], args=(current,), rtol=rtol, atol=rtol, dense_output=True)
+        solution = solve_ivp(
+            rhs,
+            (start, stop),
+            state,
+            "LSODA",
+            t_eval=t_eval[inside],
+            args=(current,),
+            rtol=rtol,
+            atol=rtol,
+            dense_output=True,
+        )
         assert solution.success
         pieces.append(solution.y[0])
         state = solution.sol(stop)
@@ -191,7 +206,11 @@ def test_classic_matches_neuron(classic_runs):
         return spike_times(np.array(t_record), np.array(v_record))
 
     try:
-        backward_euler, backward_euler_half, crank_nicolson = neuron_spikes(0.01, 0), neuron_spikes(0.005, 0), neuron_spikes(0.01, 2)
+        backward_euler, backward_euler_half, crank_nicolson = (
+            neuron_spikes(0.01, 0),
+            neuron_spikes(0.005, 0),
+            neuron_spikes(0.01, 2),
+        )
     finally:
         h.secondorder = 0
     runs, t_ref, v_ref, _ = classic_runs
@@ -216,9 +235,21 @@ def test_cortical_matches_a_converged_solution():
     with jax.enable_x64(True):
         for dt in DTS:
             stimulus = CORTICAL_STIMULUS
-            current = step_current(stimulus["amplitude"], duration=stimulus["duration"], dt=dt, stim_on=stimulus["stim_on"], stim_off=stimulus["stim_off"])
+            current = step_current(
+                stimulus["amplitude"],
+                duration=stimulus["duration"],
+                dt=dt,
+                stim_on=stimulus["stim_on"],
+                stim_off=stimulus["stim_off"],
+            )
             model = HodgkinHuxley.cortical(
-                current=current, dt=dt, stim_on=stimulus["stim_on"], stim_off=stimulus["stim_off"], priors=priors, constants={"noise": 0.0}, precision="float64"
+                current=current,
+                dt=dt,
+                stim_on=stimulus["stim_on"],
+                stim_off=stimulus["stim_off"],
+                priors=priors,
+                constants={"noise": 0.0},
+                precision="float64",
             )
             assert model.full_parameters(theta[0])["noise"] == 0.0 and not model._noisy
             runs[dt] = (model.time, np.asarray(model.simulate_batch(0, theta))[0])
@@ -250,8 +281,13 @@ def test_passive_noise_variance_matches_ornstein_uhlenbeck():
     is sqrt(2 (1 + a^2) / (n (1 - a^2))) = 9.4%, of their mean 1.7%; we allow 4 of them."""
     sigma, g, dt, num = 0.1, 0.5, 0.02, 32
     model = HodgkinHuxley.cortical(
-        current=np.zeros(25_000, np.float32), dt=dt, stim_on=50.0, stim_off=500.0, v_init=-70.0,
-        priors=(Uniform("noise", 0.01, 0.2), Uniform("g_leak", 0.1, 1.0)), constants={"g_Na": 0.0, "g_K": 0.0, "g_M": 0.0},
+        current=np.zeros(25_000, np.float32),
+        dt=dt,
+        stim_on=50.0,
+        stim_off=500.0,
+        v_init=-70.0,
+        priors=(Uniform("noise", 0.01, 0.2), Uniform("g_leak", 0.1, 1.0)),
+        constants={"g_Na": 0.0, "g_K": 0.0, "g_M": 0.0},
     )
     traces = model.simulate_batch(3, np.tile([[sigma, g]], (num, 1)))
     window = traces[:, int(50 / dt) :].astype(np.float64)
@@ -487,7 +523,9 @@ def test_bad_calls_are_rejected_before_simulating(monkeypatch):
     with pytest.raises(ValueError, match=r"theta must have shape \(num_simulations, 2\)"):
         model.simulate_batch(0, np.ones((3, 5)))
     with pytest.raises(ValueError, match="needs 64-bit JAX"):
-        HodgkinHuxley.classic(duration=10.0, stim_on=1.0, stim_off=9.0, precision="float64").simulate_batch(0, np.array([[120.0, 36.0]]))
+        HodgkinHuxley.classic(duration=10.0, stim_on=1.0, stim_off=9.0, precision="float64").simulate_batch(
+            0, np.array([[120.0, 36.0]])
+        )
 
     def no_simulation(*args, **kwargs):
         raise AssertionError("simulated before validating the observation")

@@ -14,7 +14,10 @@ from helmholtz.data import image_patches, load_digits, load_mnist
 def test_split_is_fixed_stratified_and_disjoint(loader, shape, num_train, num_test, per_class_test):
     images = loader()
     assert images.image_shape == shape
-    assert images.train.shape == (num_train, shape[0] * shape[1]) and images.test.shape == (num_test, shape[0] * shape[1])
+    assert images.train.shape == (num_train, shape[0] * shape[1]) and images.test.shape == (
+        num_test,
+        shape[0] * shape[1],
+    )
     assert 0 <= images.train.min() and images.train.max() == 1
     counts = np.bincount(images.test_labels, minlength=10)
     assert per_class_test[0] <= counts.min() and counts.max() <= per_class_test[1]

@@ -12,9 +12,21 @@ PACKAGE = Path(__file__).resolve().parents[1] / "helmholtz"
 # What each layer may not import: everything above it, and data for the model layers.
 FORBIDDEN = {
     "utils": ("helmholtz.",),
-    "priors": ("helmholtz.models", "helmholtz.perception", "helmholtz.inference", "helmholtz.diagnostics",
-               "helmholtz.data", "helmholtz.app"),
-    "models": ("helmholtz.perception", "helmholtz.inference", "helmholtz.diagnostics", "helmholtz.data", "helmholtz.app"),
+    "priors": (
+        "helmholtz.models",
+        "helmholtz.perception",
+        "helmholtz.inference",
+        "helmholtz.diagnostics",
+        "helmholtz.data",
+        "helmholtz.app",
+    ),
+    "models": (
+        "helmholtz.perception",
+        "helmholtz.inference",
+        "helmholtz.diagnostics",
+        "helmholtz.data",
+        "helmholtz.app",
+    ),
     "perception": ("helmholtz.inference", "helmholtz.diagnostics", "helmholtz.app"),
     "inference": ("helmholtz.diagnostics", "helmholtz.app"),
     "diagnostics": ("helmholtz.app",),
@@ -46,7 +58,8 @@ def test_imports_point_down_the_layers(layer):
         f"{path.relative_to(PACKAGE.parent)} imports {name}"
         for path in files
         for name in _imported_modules(path)
-        if name.startswith(FORBIDDEN[layer]) and name != "helmholtz._serialization"
+        if name.startswith(FORBIDDEN[layer])
+        and name != "helmholtz._serialization"
         and not (layer == "utils" and name == "helmholtz.utils")
     }
     assert not offending, sorted(offending)

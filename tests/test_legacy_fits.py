@@ -35,7 +35,7 @@ def expected():
 
 
 def _stored(expected, prefix):
-    return {name[len(prefix):]: value for name, value in expected.items() if name.startswith(prefix)}
+    return {name[len(prefix) :]: value for name, value in expected.items() if name.startswith(prefix)}
 
 
 @pytest.mark.parametrize("method", METHODS)

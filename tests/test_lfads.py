@@ -9,7 +9,6 @@ import helmholtz as hz
 from helmholtz.diagnostics import bits_per_spike, rate_r_squared, smoothing_baseline
 from helmholtz.models.markov import LFADS
 
-
 # -- bits per spike, against its definition (Pei et al., 2021) ---------------------------
 
 
@@ -18,7 +17,9 @@ def test_bits_per_spike_matches_the_definition_computed_with_scipy():
     rates = rng.gamma(2.0, 0.5, size=(4, 20, 3))
     counts = rng.poisson(rates)
     mean_rates = counts.mean(axis=(0, 1))
-    by_hand = (stats.poisson.logpmf(counts, rates).sum() - stats.poisson.logpmf(counts, mean_rates).sum()) / (counts.sum() * np.log(2))
+    by_hand = (stats.poisson.logpmf(counts, rates).sum() - stats.poisson.logpmf(counts, mean_rates).sum()) / (
+        counts.sum() * np.log(2)
+    )
     assert bits_per_spike(rates, counts) == pytest.approx(by_hand, rel=1e-9)
     assert bits_per_spike(np.broadcast_to(mean_rates, counts.shape), counts) == pytest.approx(0.0, abs=1e-12)
     with pytest.raises(ValueError, match="share a \\(trials, bins, neurons\\) shape"):
@@ -53,7 +54,9 @@ def test_bad_settings_and_data_are_refused():
     with pytest.raises(ValueError, match="generator_dim must be a positive integer"):
         LFADS(5, 10, generator_dim=0)
     model = LFADS(5, 10)
-    with pytest.raises(ValueError, match=r"shaped \(trials, 10, 5\) \(trials, time bins, neurons\), got shape \(3, 5, 10\)"):
+    with pytest.raises(
+        ValueError, match=r"shaped \(trials, 10, 5\) \(trials, time bins, neurons\), got shape \(3, 5, 10\)"
+    ):
         model.validate_data(np.zeros((3, 5, 10)))
     with pytest.raises(ValueError, match="non-negative integers"):
         model.validate_data(np.full((2, 10, 5), 0.5))
@@ -106,8 +109,12 @@ def test_a_saved_lfads_fit_loads_back_identical(tmp_path):
     model = LFADS(6, 20, generator_dim=8, factor_dim=2, encoder_dim=8, encoded_neurons=(0, 1, 2, 3))
     fit = hz.fit(model, counts, method="vae", key=0, num_steps=20, check_every=10, patience=0, progress_bar=False)
     loaded = hz.load(fit.save(tmp_path / "lfads.hz"))
-    np.testing.assert_array_equal(loaded.encode(counts)["initial_condition"].mean, fit.encode(counts)["initial_condition"].mean)
-    np.testing.assert_array_equal(loaded.log_marginal(counts, num_particles=5, key=1), fit.log_marginal(counts, num_particles=5, key=1))
+    np.testing.assert_array_equal(
+        loaded.encode(counts)["initial_condition"].mean, fit.encode(counts)["initial_condition"].mean
+    )
+    np.testing.assert_array_equal(
+        loaded.log_marginal(counts, num_particles=5, key=1), fit.log_marginal(counts, num_particles=5, key=1)
+    )
 
 
 @pytest.mark.slow
@@ -117,12 +124,25 @@ def test_lfads_beats_the_smoothing_baseline_on_held_out_neurons():
     baseline's (measured on an H100 with the gallery's settings: R^2 0.92 against 0.82;
     co-bps 1.319 against 1.293, ceiling 1.358). Here, smaller (3,000 steps), LFADS must
     still beat the baseline's R^2."""
-    spikes = hz.data.lorenz_spikes(0, num_trials=500, num_neurons=30, num_bins=100, bin_width=0.01,
-                                   lorenz_time_per_bin=0.01, baseline_rate_hz=15.0)
+    spikes = hz.data.lorenz_spikes(
+        0, num_trials=500, num_neurons=30, num_bins=100, bin_width=0.01, lorenz_time_per_bin=0.01, baseline_rate_hz=15.0
+    )
     train, test, test_rates = spikes.counts[:400], spikes.counts[400:], spikes.rates[400:]
     held_in, held_out = list(range(24)), list(range(24, 30))
     model = LFADS(30, 100, generator_dim=32, factor_dim=3, encoder_dim=32, encoded_neurons=tuple(held_in))
-    fit = hz.fit(model, train, method="vae", key=0, num_steps=3000, batch_size=50, learning_rate=1e-2, patience=0, progress_bar=False)
+    fit = hz.fit(
+        model,
+        train,
+        method="vae",
+        key=0,
+        num_steps=3000,
+        batch_size=50,
+        learning_rate=1e-2,
+        patience=0,
+        progress_bar=False,
+    )
     rates = np.asarray(model.rates(fit.posterior.model_params, fit.encode(test)["initial_condition"].mean))
     baseline = smoothing_baseline(train, test, held_in, held_out, width=4)
-    assert rate_r_squared(rates[..., held_out], test_rates[..., held_out]) > rate_r_squared(baseline[..., held_out], test_rates[..., held_out])
+    assert rate_r_squared(rates[..., held_out], test_rates[..., held_out]) > rate_r_squared(
+        baseline[..., held_out], test_rates[..., held_out]
+    )

@@ -42,7 +42,15 @@ def test_fitted_ppca_held_out_likelihood_matches_closed_form():
     _, x = _simulate(model, seed=2, num_points=4000)
     train, test = x[:3000], x[3000:]
     fit = hz.fit(
-        model, train, method="svi", guide="delta", key=0, num_steps=10_000, learning_rate=2e-2, patience=0, progress_bar=False
+        model,
+        train,
+        method="svi",
+        guide="delta",
+        key=0,
+        num_steps=10_000,
+        learning_rate=2e-2,
+        patience=0,
+        progress_bar=False,
     )
     ours = float(fit.log_marginal(test).mean())
     closed_form = PCA(n_components=3).fit(train).score(test)
@@ -87,9 +95,7 @@ def test_gaussian_mixture_marginal_equals_explicit_sum():
     model = GaussianMixture(2, 3)
     truth, x = _simulate(model, seed=8, num_points=20)
     means, noise = np.asarray(truth["loadings"]).T, float(truth["noise"][0])
-    explicit = np.log(
-        sum(stats.multivariate_normal(m, noise**2 * np.eye(2)).pdf(x) / 3 for m in means)
-    )
+    explicit = np.log(sum(stats.multivariate_normal(m, noise**2 * np.eye(2)).pdf(x) / 3 for m in means))
     np.testing.assert_allclose(model.log_marginal_likelihood(truth, x), explicit, rtol=1e-5)
 
 

@@ -70,7 +70,12 @@ def test_filter_smoother_and_viterbi_equal_brute_force():
     result = hmm_smoother(*chain)
     np.testing.assert_allclose(result.smoothed_probs, smoothed, atol=1e-10)
     # p(z_t, z_t+1 | y) for t = 0, from the same enumeration.
-    pairwise = np.array([[posterior[(paths[:, 0] == i) & (paths[:, 1] == j)].sum() for j in range(num_states)] for i in range(num_states)])
+    pairwise = np.array(
+        [
+            [posterior[(paths[:, 0] == i) & (paths[:, 1] == j)].sum() for j in range(num_states)]
+            for i in range(num_states)
+        ]
+    )
     np.testing.assert_allclose(result.smoothed_transitions[0], pairwise, atol=1e-10)
     # The filter at time t is the smoother of the prefix y_1:t.
     prefix = (chain[0], chain[1], chain[2][:3])
@@ -107,7 +112,11 @@ def test_long_sequences_do_not_underflow():
 @pytest.mark.parametrize(
     "emission, params, data",
     [
-        ("gaussian", {"means": [[0.0, 1.0], [3.0, -1.0]], "scales": [[1.0, 0.5], [2.0, 1.0]]}, [[0.2, 0.9], [2.5, -1.2], [3.1, 0.0], [-0.4, 1.1]]),
+        (
+            "gaussian",
+            {"means": [[0.0, 1.0], [3.0, -1.0]], "scales": [[1.0, 0.5], [2.0, 1.0]]},
+            [[0.2, 0.9], [2.5, -1.2], [3.1, 0.0], [-0.4, 1.1]],
+        ),
         ("poisson", {"rates": [[1.0, 4.0], [6.0, 0.5]]}, [[0, 5], [7, 1], [5, 0], [1, 3]]),
         ("bernoulli", {"probs": [[0.1, 0.8], [0.7, 0.3]]}, [[0, 1], [1, 0], [1, 1], [0, 1]]),
     ],
@@ -115,7 +124,11 @@ def test_long_sequences_do_not_underflow():
 def test_model_likelihood_matches_brute_force_for_each_emission(emission, params, data):
     """The model's whole-sequence density, with its emission family built by scipy."""
     model = HiddenMarkovModel(2, obs_dim=2, emission=emission)
-    params = {"initial_probs": np.array([0.6, 0.4]), "transition_matrix": np.array([[0.7, 0.3], [0.25, 0.75]]), **{k: np.array(v) for k, v in params.items()}}
+    params = {
+        "initial_probs": np.array([0.6, 0.4]),
+        "transition_matrix": np.array([[0.7, 0.3], [0.25, 0.75]]),
+        **{k: np.array(v) for k, v in params.items()},
+    }
     data = np.array(data, dtype=float)
     if emission == "gaussian":
         per_state = stats.norm(params["means"][None], params["scales"][None]).logpdf(data[:, None, :])
@@ -178,7 +191,12 @@ def test_rts_smoother_equals_dense_gaussian_conditioning():
     gain = state_cov @ emission.T @ np.linalg.inv(y_cov)
     posterior_mean = (state_mean + gain @ (y.ravel() - y_mean)).reshape(num_steps, state_dim)
     posterior_cov = state_cov - gain @ emission @ state_cov
-    blocks = np.stack([posterior_cov[t * state_dim : (t + 1) * state_dim, t * state_dim : (t + 1) * state_dim] for t in range(num_steps)])
+    blocks = np.stack(
+        [
+            posterior_cov[t * state_dim : (t + 1) * state_dim, t * state_dim : (t + 1) * state_dim]
+            for t in range(num_steps)
+        ]
+    )
     result = kalman_smoother(params, y)
     np.testing.assert_allclose(result.smoothed_means, posterior_mean, atol=1e-9)
     np.testing.assert_allclose(result.smoothed_covariances, blocks, atol=1e-9)
@@ -194,7 +212,9 @@ def test_lds_model_density_is_the_kalman_marginal_of_its_parameters():
     }
     y = np.random.default_rng(4).normal(size=(5, 3))
     _, _, _, y_mean, y_cov = _dense_gaussian(model.lds_params(params), 5)
-    assert float(model.filter(params, y).marginal_loglik) == pytest.approx(stats.multivariate_normal(y_mean, y_cov).logpdf(y.ravel()), abs=1e-9)
+    assert float(model.filter(params, y).marginal_loglik) == pytest.approx(
+        stats.multivariate_normal(y_mean, y_cov).logpdf(y.ravel()), abs=1e-9
+    )
 
 
 def test_ar_density_is_the_product_of_its_conditionals():
@@ -202,7 +222,8 @@ def test_ar_density_is_the_product_of_its_conditionals():
     y = np.random.default_rng(5).normal(size=12)
     intercept, coefficients, sigma = 0.3, np.array([0.5, -0.2]), 0.8
     conditional = sum(
-        stats.norm(intercept + coefficients[0] * y[t - 1] + coefficients[1] * y[t - 2], sigma).logpdf(y[t]) for t in range(2, 12)
+        stats.norm(intercept + coefficients[0] * y[t - 1] + coefficients[1] * y[t - 2], sigma).logpdf(y[t])
+        for t in range(2, 12)
     )
     initial = stats.norm(0.0, 3.0).logpdf(y[:2]).sum()
     params = {"intercept": intercept, "coefficients": coefficients, "sigma": sigma}
@@ -227,7 +248,11 @@ def test_simulated_hmm_sequences_follow_the_chain():
     the transition matrix from thousands of transitions: within 0.03 (several s.e.)."""
     model = HiddenMarkovModel(2, obs_dim=1, emission="poisson", num_steps=500)
     transition = np.array([[0.95, 0.05], [0.1, 0.9]])
-    params = {"initial_probs": jnp.array([0.5, 0.5]), "transition_matrix": jnp.asarray(transition), "rates": jnp.array([[1.0], [30.0]])}
+    params = {
+        "initial_probs": jnp.array([0.5, 0.5]),
+        "transition_matrix": jnp.asarray(transition),
+        "rates": jnp.array([[1.0], [30.0]]),
+    }
     x = np.asarray(model.simulate(0, params, num_points=32))[..., 0]
     states = (x > 10).astype(int)  # rates 1 and 30 are separated by the threshold almost surely
     counts = np.zeros((2, 2))
@@ -278,11 +303,15 @@ def test_bad_sequences_are_refused_with_a_reason(model, data, message):
 
 def test_transition_matrices_must_be_stochastic():
     model = HiddenMarkovModel(2, obs_dim=1)
-    params = {"initial_probs": np.array([0.5, 0.5]), "transition_matrix": np.array([[0.9, 0.2], [0.1, 0.9]]), "means": np.zeros((2, 1)), "scales": np.ones((2, 1))}
+    params = {
+        "initial_probs": np.array([0.5, 0.5]),
+        "transition_matrix": np.array([[0.9, 0.2], [0.1, 0.9]]),
+        "means": np.zeros((2, 1)),
+        "scales": np.ones((2, 1)),
+    }
     with pytest.raises(ValueError, match="rows that sum to 1"):
         model.smoother(params, np.zeros((5, 1)))
     with pytest.raises(ValueError, match="num_states must be a positive integer"):
         HiddenMarkovModel(0)
     with pytest.raises(ValueError, match="emission must be one of"):
         HiddenMarkovModel(2, emission="gamma")
-

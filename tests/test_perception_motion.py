@@ -105,7 +105,9 @@ def test_one_dimensional_observer_matches_a_numerical_posterior():
         log_posterior = -0.5 * ((grid - velocity) / likelihood_sigma) ** 2 - 0.5 * (grid / prior_sigma) ** 2
         weights = np.exp(log_posterior - log_posterior.max())
         numerical = (weights * grid).sum() / weights.sum()
-        assert float(observer_velocity_1d(velocity, likelihood_sigma, prior_sigma)) == pytest.approx(numerical, abs=1e-6)
+        assert float(observer_velocity_1d(velocity, likelihood_sigma, prior_sigma)) == pytest.approx(
+            numerical, abs=1e-6
+        )
 
 
 def test_perceived_speed_falls_with_contrast():

@@ -31,7 +31,14 @@ def test_gaussian_observer_matches_the_closed_form(percept):
     w = sp^2 / (sp^2 + sigma^2); the percepts' difference is then Gaussian with mean
     w_t s_t - w_r s_r and variance w_t^2 sigma_t^2 + w_r^2 sigma_r^2. Tolerance 3e-3: the
     grid's spacing (0.02) limits the mode's resolution; the mean and median come closer."""
-    observer = Observer(GaussianPrior(mean=0.0), num_noise_levels=2, domain="linear", percept=percept, lapse=False, grid=(-8.0, 8.0, 801))
+    observer = Observer(
+        GaussianPrior(mean=0.0),
+        num_noise_levels=2,
+        domain="linear",
+        percept=percept,
+        lapse=False,
+        grid=(-8.0, 8.0, 801),
+    )
     params = {"prior_sd": 1.5, "noise": np.array([0.4, 0.9])}
     reference, test = np.array([1.0, 1.0, 2.0, 0.5]), np.array([1.0, 1.3, 1.8, 0.2])
     ref_level, test_level = np.array([0, 0, 1, 1]), np.array([1, 1, 0, 1])
@@ -63,7 +70,9 @@ def test_a_power_law_prior_shifts_log_percepts_by_the_closed_form():
     from helmholtz.perception import PiecewiseLogPrior
 
     a = -2.0
-    observer = Observer(PiecewiseLogPrior(knots=(1.0, 2.0)), num_noise_levels=2, domain="log", lapse=False, grid=(-9.0, 9.0, 1201))
+    observer = Observer(
+        PiecewiseLogPrior(knots=(1.0, 2.0)), num_noise_levels=2, domain="log", lapse=False, grid=(-9.0, 9.0, 1201)
+    )
     params = {"prior_slopes": np.full(3, a), "noise": np.array([0.5, 0.25])}
     reference, test = np.full(3, 2.0), np.array([1.5, 2.0, 3.0])
     p = observer.prob_test_greater(params, reference, np.ones(3, int), test, np.zeros(3, int))
@@ -96,7 +105,9 @@ def test_a_bias_shifts_the_point_of_subjective_equality():
     greater" when m_t + b > m_r: P = Phi((log(s_t / s_r) + b) / sqrt(sigma_t^2 + sigma_r^2))."""
     observer = Observer(None, num_noise_levels=1, domain="log", lapse=False, bias=True, grid=(-4.0, 6.0, 256))
     test = np.array([1.5, 2.0, 3.0])
-    p = observer.prob_test_greater({"noise": np.array([0.2]), "bias": 0.1}, np.full(3, 2.0), np.zeros(3, int), test, np.zeros(3, int))
+    p = observer.prob_test_greater(
+        {"noise": np.array([0.2]), "bias": 0.1}, np.full(3, 2.0), np.zeros(3, int), test, np.zeros(3, int)
+    )
     np.testing.assert_allclose(p, norm.cdf((np.log(test / 2.0) + 0.1) / np.hypot(0.2, 0.2)), atol=1e-3)
 
 
@@ -105,7 +116,14 @@ def test_a_slow_prior_makes_low_contrast_look_slower():
     posterior mean lies below the measurement, the more so the wider the likelihood, so a
     noisier (lower-contrast) stimulus is seen slower: at equal speeds the low-contrast test
     is judged faster less than half the time."""
-    trials = pd.DataFrame({"ref_speed_deg_s": [1.0, 4.0], "ref_contrast": [0.5, 0.5], "test_speed_deg_s": [1.0, 4.0], "test_contrast": [0.1, 0.5]})
+    trials = pd.DataFrame(
+        {
+            "ref_speed_deg_s": [1.0, 4.0],
+            "ref_contrast": [0.5, 0.5],
+            "test_speed_deg_s": [1.0, 4.0],
+            "test_contrast": [0.1, 0.5],
+        }
+    )
     observer = hz.perception.speed_observer(trials, prior="power")
     params = {"prior_exponent": 2.0, "prior_scale": 1.0, "noise": np.array([0.4, 0.15]), "lapse": 0.0}
     seen = observer.noiseless_percept(params, np.array([4.0, 4.0]), np.array([0, 1]))
@@ -123,7 +141,12 @@ def test_steep_slow_prior_likelihood_is_accurate_in_float32():
     trials = stocker_simoncelli_subject(3)
     responses = trials["test_seen_faster"].to_numpy(float)
     experiment = hz.perception.speed_experiment(trials, prior="slow")
-    base = {"prior_exponent_excess": 6.0, "prior_scale_fraction": 5e-4, "noise": np.array([0.27, 0.25, 0.23]), "lapse": 0.01}
+    base = {
+        "prior_exponent_excess": 6.0,
+        "prior_scale_fraction": 5e-4,
+        "noise": np.array([0.27, 0.25, 0.23]),
+        "lapse": 0.01,
+    }
 
     def log_likelihood(step):
         params = {**base, "noise": base["noise"] + step}
@@ -161,7 +184,16 @@ def test_speed_observer_parameters_are_recovered():
     experiment = speed_experiment(table, prior="power")
     truth = {"prior_exponent": 2.0, "prior_scale": 1.0, "noise": np.array([0.45, 0.2]), "lapse": 0.02}
     responses = experiment.simulate(1, truth)
-    fit = hz.fit(experiment, responses, method="svi", guide="delta", num_steps=1500, learning_rate=0.03, progress_bar=False, key=0)
+    fit = hz.fit(
+        experiment,
+        responses,
+        method="svi",
+        guide="delta",
+        num_steps=1500,
+        learning_rate=0.03,
+        progress_bar=False,
+        key=0,
+    )
     noise = np.asarray(fit.sample(0, 1)["noise"][0])
     assert noise[0] > noise[1]
     np.testing.assert_allclose(noise, truth["noise"], rtol=0.25)
@@ -184,9 +216,13 @@ def test_bad_designs_and_responses_are_refused():
     with pytest.raises(ValueError, match="percept"):
         Observer(None, num_noise_levels=1, percept="average")
     with pytest.raises(ValueError, match="no gradient"):
-        TwoAFCExperiment(Observer(GaussianPrior(), 1, percept="mode"), np.ones(2), np.zeros(2, int), np.ones(2), np.zeros(2, int))
+        TwoAFCExperiment(
+            Observer(GaussianPrior(), 1, percept="mode"), np.ones(2), np.zeros(2, int), np.ones(2), np.zeros(2, int)
+        )
     with pytest.raises(ValueError, match="outside the observer's grid"):
-        TwoAFCExperiment(Observer(None, 1, domain="linear"), np.array([1.0, 50.0]), np.zeros(2, int), np.ones(2), np.zeros(2, int))
+        TwoAFCExperiment(
+            Observer(None, 1, domain="linear"), np.array([1.0, 50.0]), np.zeros(2, int), np.ones(2), np.zeros(2, int)
+        )
 
 
 # -- trial tables ---------------------------------------------------------------------------
@@ -212,7 +248,15 @@ def test_the_stocker_simoncelli_tables_load_with_their_published_sizes():
 )
 def test_bad_trial_tables_are_refused(tmp_path, change, message):
     """Ground truth: the column contract of load_speed_trials."""
-    good = pd.DataFrame({"ref_speed_deg_s": [1.0], "ref_contrast": [0.5], "test_speed_deg_s": [1.2], "test_contrast": [0.1], "test_seen_faster": [1]})
+    good = pd.DataFrame(
+        {
+            "ref_speed_deg_s": [1.0],
+            "ref_contrast": [0.5],
+            "test_speed_deg_s": [1.2],
+            "test_contrast": [0.1],
+            "test_seen_faster": [1],
+        }
+    )
     path = tmp_path / "trials.csv"
     change(good).to_csv(path, index=False)
     with pytest.raises(ValueError, match=message):
@@ -262,7 +306,9 @@ def test_causal_inference_matches_brute_force_integration():
         alone = (grid * prior * l1).sum() / (prior * l1).sum()
         result = causal_inference(x_1, x_2, sigma_1, sigma_2, sigma_p, p_common, prior_mean=mu)
         np.testing.assert_allclose(result["p_common"], posterior_common, rtol=1e-4)
-        np.testing.assert_allclose(result["estimate_1"], posterior_common * fused + (1 - posterior_common) * alone, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(
+            result["estimate_1"], posterior_common * fused + (1 - posterior_common) * alone, rtol=1e-4, atol=1e-5
+        )
 
 
 def test_ernst_banks_pse_is_the_reliability_weighted_average():
@@ -294,12 +340,16 @@ def test_ernst_banks_psychometrics_are_the_points_of_the_psychometric_function()
     params = {"sigma_haptic": 4.0, "sigma_visual": np.array([2.0, 6.0]), "lapse": 0.0}
     for level in (0, 1):
         for conflict in (-6.0, 3.0):
-            experiment = ErnstBanksExperiment(np.full(comparisons.size, level), np.full(comparisons.size, conflict), comparisons)
+            experiment = ErnstBanksExperiment(
+                np.full(comparisons.size, level), np.full(comparisons.size, conflict), comparisons
+            )
             p = np.asarray(experiment.response_probability(params))
             summary = experiment.psychometrics(params, conflicts=(conflict,))
             pse = comparisons[np.searchsorted(p, 0.5)]
             np.testing.assert_allclose(summary["pse"][level, 0], pse, atol=2e-3)
-            np.testing.assert_allclose(summary["threshold"][level, 0], comparisons[np.searchsorted(p, norm.cdf(1.0))] - pse, atol=3e-3)
+            np.testing.assert_allclose(
+                summary["threshold"][level, 0], comparisons[np.searchsorted(p, norm.cdf(1.0))] - pse, atol=3e-3
+            )
 
 
 @pytest.mark.slow
@@ -312,7 +362,9 @@ def test_ernst_banks_noise_levels_are_recovered_by_nuts():
     experiment = ErnstBanksExperiment(**design)
     truth = {"sigma_haptic": 4.0, "sigma_visual": np.array([2.0, 4.0, 6.0, 8.0]), "lapse": 0.02}
     responses = experiment.simulate(3, truth)
-    fit = hz.fit(experiment, responses, method="nuts", key=0, num_chains=1, num_warmup=300, num_samples=400, progress_bar=False)
+    fit = hz.fit(
+        experiment, responses, method="nuts", key=0, num_chains=1, num_warmup=300, num_samples=400, progress_bar=False
+    )
     draws = fit.sample(0, 400)
     values = np.column_stack([draws["sigma_haptic"], draws["sigma_visual"]])
     low, high = np.quantile(values, [0.005, 0.995], axis=0)
@@ -340,7 +392,13 @@ def test_the_simulator_prior_is_the_observer_prior():
     from scipy.stats import ks_2samp
 
     simulated = _simulated_speed_experiment()
-    assert [p.name for p in simulated.parameters] == ["log_prior_exponent", "log_prior_scale", "log_noise_0", "log_noise_1", "logit_lapse"]
+    assert [p.name for p in simulated.parameters] == [
+        "log_prior_exponent",
+        "log_prior_scale",
+        "log_noise_0",
+        "log_noise_1",
+        "logit_lapse",
+    ]
     ours = simulated.constrained(simulated.sample_prior(0, 4000))
     theirs = simulated.experiment.sample_prior(1, 4000)
     for name in ("prior_exponent", "prior_scale", "lapse"):
@@ -355,7 +413,10 @@ def test_simulated_responses_follow_the_observer():
     simulated = _simulated_speed_experiment()
     truth = {"prior_exponent": 2.0, "prior_scale": 1.0, "noise": np.array([0.45, 0.2]), "lapse": 0.02}
     unconstrained = {
-        "log_prior_exponent": np.log(2.0), "log_prior_scale": 0.0, "log_noise_0": np.log(0.45), "log_noise_1": np.log(0.2),
+        "log_prior_exponent": np.log(2.0),
+        "log_prior_scale": 0.0,
+        "log_noise_0": np.log(0.45),
+        "log_noise_1": np.log(0.2),
         "logit_lapse": np.log(0.02 / 0.98),
     }
     theta = np.repeat(np.asarray(simulated.theta_of(unconstrained))[None], 400, axis=0)
@@ -377,7 +438,9 @@ def test_npe_recovers_the_speed_observer():
     experiment = speed_experiment(table, prior="power", grid_size=128)
     truth = {"prior_exponent": 2.0, "prior_scale": 1.0, "noise": np.array([0.45, 0.2]), "lapse": 0.02}
     simulated = SimulatedExperiment(experiment)
-    fit = hz.fit(simulated, experiment.simulate(1, truth), method="npe", num_simulations=3000, key=0, progress_bar=False)
+    fit = hz.fit(
+        simulated, experiment.simulate(1, truth), method="npe", num_simulations=3000, key=0, progress_bar=False
+    )
     noise = np.asarray(simulated.constrained(fit.sample(0, 2000))["noise"])
     low, high = np.quantile(noise, [0.005, 0.995], axis=0)
     assert np.all((low < truth["noise"]) & (truth["noise"] < high))
@@ -392,8 +455,15 @@ def test_ernst_banks_posterior_is_calibrated():
     Bonferroni-corrected chi-square test at 1% over the 6 parameters."""
     experiment = ErnstBanksExperiment(**ernst_banks_design(repeats=5))
     result = hz.diagnostics.sbc(
-        experiment, "nuts", key=0, num_simulations=60, num_posterior_draws=49, progress_bar=False,
-        num_chains=1, num_warmup=300, num_samples=490,
+        experiment,
+        "nuts",
+        key=0,
+        num_simulations=60,
+        num_posterior_draws=49,
+        progress_bar=False,
+        num_chains=1,
+        num_warmup=300,
+        num_samples=490,
     )
     print(dict(zip(result.names, np.round(result.p_values, 3))))
     assert result.passes(alpha=0.01), dict(zip(result.names, np.round(result.p_values, 4)))

@@ -57,7 +57,9 @@ def test_area_under_roc_equals_two_interval_proportion_correct(dprime):
     assert float(area_under_roc(dprime)) == pytest.approx(float(proportion_correct_2afc(dprime)))
 
 
-@pytest.mark.parametrize("hit_rate, false_alarm_rate", [(1.0, 0.3), (0.9, 0.0), (0.9, -0.1), (np.array([0.5, 1.0]), 0.2)])
+@pytest.mark.parametrize(
+    "hit_rate, false_alarm_rate", [(1.0, 0.3), (0.9, 0.0), (0.9, -0.1), (np.array([0.5, 1.0]), 0.2)]
+)
 def test_rates_of_zero_or_one_are_refused(hit_rate, false_alarm_rate):
     with pytest.raises(ValueError, match=r"strictly between 0 and 1.*log-linear"):
         dprime_and_criterion(hit_rate, false_alarm_rate)
@@ -113,7 +115,9 @@ def test_yes_no_parameters_are_recovered_by_nuts():
     model = SignalDetection(signal=tuple(signal))
     responses = np.asarray(model.simulate(0, truth))
     # One chain keeps the test quick; R-hat needs several, ESS does not.
-    fit = hz.fit(model, responses, method="nuts", key=0, num_warmup=300, num_samples=500, num_chains=1, progress_bar=False)
+    fit = hz.fit(
+        model, responses, method="nuts", key=0, num_warmup=300, num_samples=500, num_chains=1, progress_bar=False
+    )
     assert fit.diagnostics["num_divergent"] == 0
     draws = fit.sample(1, 500)
     classical = dprime_and_criterion(responses[signal == 1].mean(), responses[signal == 0].mean())

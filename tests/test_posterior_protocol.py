@@ -12,8 +12,14 @@ import pytest
 
 import helmholtz as hz
 from helmholtz.inference import (
-    Amortised, ConditionsOnNewObservation, DrawsPosterior, LogDensity, MissingCapability, Posterior,
-    posterior_kinds, register_posterior_kind,
+    Amortised,
+    ConditionsOnNewObservation,
+    DrawsPosterior,
+    LogDensity,
+    MissingCapability,
+    Posterior,
+    posterior_kinds,
+    register_posterior_kind,
 )
 from helmholtz.inference import posterior as protocol
 from helmholtz.models import FactorAnalysis
@@ -27,8 +33,11 @@ def _draws_fit(model, method: str, draws: dict) -> hz.Fit:
 
 
 def test_a_missing_capability_names_the_back_ends_that_have_it():
-    fit = _draws_fit(FactorAnalysis(2, 1), "nuts", {"loadings": np.zeros((1, 3, 2, 1)), "mean": np.zeros((1, 3, 2)),
-                                                    "noise": np.ones((1, 3, 2))})
+    fit = _draws_fit(
+        FactorAnalysis(2, 1),
+        "nuts",
+        {"loadings": np.zeros((1, 3, 2, 1)), "mean": np.zeros((1, 3, 2)), "noise": np.ones((1, 3, 2))},
+    )
     assert not fit.posterior.has(Amortised)
     message = r"encode needs an amortised fit.*: vae, wake-sleep, rws; this fit is 'nuts'"
     with pytest.raises(MissingCapability, match=message):
@@ -97,8 +106,16 @@ def test_a_multi_round_npe_posterior_reports_that_it_is_not_amortised(tmp_path):
     """Also when loaded from a file whose posterior state does not say (the rounds come
     from the Fit's saved options)."""
     with pytest.warns(UserWarning, match="not yet fully converged"):
-        fit = hz.fit(GaussianLinear(dim=2), OBSERVATION, method="npe", key=0, num_simulations=200, num_rounds=2,
-                     max_num_epochs=2, progress_bar=False)
+        fit = hz.fit(
+            GaussianLinear(dim=2),
+            OBSERVATION,
+            method="npe",
+            key=0,
+            num_simulations=200,
+            num_rounds=2,
+            max_num_epochs=2,
+            progress_bar=False,
+        )
     loaded = hz.load(fit.save(tmp_path / "npe.hz"))
     assert "num_rounds" not in fit.posterior.state()
     for posterior in (fit.posterior, loaded.posterior):

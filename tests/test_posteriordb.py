@@ -57,8 +57,16 @@ def test_svi_flow_guide_approximates_eight_schools():
     enough that the classifier does little better than chance (bound 0.65 from the issue)."""
     model, data = load_posterior("eight_schools_noncentered")
     fit = hz.fit(
-        model, data, method="svi", guide="flow", key=0, num_particles=4, learning_rate=3e-3,
-        num_steps=10_000, patience=0, progress_bar=False,
+        model,
+        data,
+        method="svi",
+        guide="flow",
+        key=0,
+        num_particles=4,
+        learning_rate=3e-3,
+        num_steps=10_000,
+        patience=0,
+        progress_bar=False,
     )
     score, _ = _c2st_and_mean_errors(fit, "eight_schools_noncentered")
     assert score <= 0.65, f"C2ST {score:.3f}"
@@ -183,7 +191,12 @@ def test_lotka_volterra_log_joint_matches_scipy():
     alpha, beta, gamma, delta = theta
     populations = integrate.solve_ivp(
         lambda t, z: [(alpha - beta * z[1]) * z[0], (-gamma + delta * z[0]) * z[1]],
-        (0.0, 20.0), z_init, method="DOP853", t_eval=np.arange(21.0), rtol=1e-11, atol=1e-11,
+        (0.0, 20.0),
+        z_init,
+        method="DOP853",
+        t_eval=np.arange(21.0),
+        rtol=1e-11,
+        atol=1e-11,
     ).y.T
     loc, scale = np.array([1.0, 0.05, 1.0, 0.05]), np.array([0.5, 0.05, 0.5, 0.05])
     prior = (

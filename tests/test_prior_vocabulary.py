@@ -45,11 +45,13 @@ class _ThreePriors(Simulator):
     def simulate_one(self, key, theta):
         params = self.params_of(theta)
         noise = jax.random.normal(key, (3 + 1 + REPEATS,))
-        return jnp.concatenate([
-            params["w"] + NOISE * noise[:3],
-            jnp.log(params["g"])[None] + LOG_NOISE * noise[3:4],
-            params["sigma"] * noise[4:],
-        ])
+        return jnp.concatenate(
+            [
+                params["w"] + NOISE * noise[:3],
+                jnp.log(params["g"])[None] + LOG_NOISE * noise[3:4],
+                params["sigma"] * noise[4:],
+            ]
+        )
 
     def summarize(self, x):
         return jnp.concatenate([x[:, :4], jnp.sqrt(jnp.mean(x[:, 4:] ** 2, axis=1, keepdims=True))], axis=1)
@@ -100,9 +102,7 @@ def test_the_torch_prior_of_any_priors_matches_numpyro_and_keeps_the_support():
     model = _ThreePriors()
     prior = torch_prior(model)
     theta = np.asarray(model.theta_of(model.sample_prior(1, 50)))
-    expected = sum(
-        np.asarray(p.prior.log_prob(model.params_of(theta)[p.name])) for p in model.parameters
-    )
+    expected = sum(np.asarray(p.prior.log_prob(model.params_of(theta)[p.name])) for p in model.parameters)
     np.testing.assert_allclose(prior.log_prob(torch.tensor(theta)).numpy(), expected, rtol=1e-5, atol=1e-5)
     outside = theta.copy()
     outside[:, 4] = -1.0  # a negative HalfNormal scale
@@ -128,8 +128,9 @@ def test_npe_fits_a_precision_prior_a_log_uniform_and_a_half_normal():
     model = _ThreePriors()
     truth = {"w": jnp.array([0.3, -0.2, 0.1]), "g": jnp.array(2.0), "sigma": jnp.array(0.7)}
     x = np.asarray(model.simulate(jax.random.PRNGKey(3), truth))
-    fit = hz.fit(model, x, method="npe", key=0, num_simulations=3000, hidden_features=32, num_transforms=3,
-                 progress_bar=False)
+    fit = hz.fit(
+        model, x, method="npe", key=0, num_simulations=3000, hidden_features=32, num_transforms=3, progress_bar=False
+    )
     draws = fit.sample(1, 4000)
     assert float(draws["g"].min()) >= 0.1 and float(draws["g"].max()) <= 10.0
     assert float(draws["sigma"].min()) > 0.0

@@ -12,10 +12,19 @@ import pytest
 
 import helmholtz as hz
 from helmholtz.app.cli import main
-from helmholtz.data import Recording
 from helmholtz.app.recording_fit import fit_recording, synthetic_recording
+from helmholtz.data import Recording
 
-PARAMETERS = {"g_Na": 30.0, "g_K": 4.0, "g_leak": 0.04, "g_M": 0.05, "tau_max": 800.0, "V_T": -58.0, "noise": 0.05, "E_leak": -72.0}
+PARAMETERS = {
+    "g_Na": 30.0,
+    "g_K": 4.0,
+    "g_leak": 0.04,
+    "g_M": 0.05,
+    "tau_max": 800.0,
+    "V_T": -58.0,
+    "noise": 0.05,
+    "E_leak": -72.0,
+}
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +42,9 @@ def short_recording():
 def test_the_report_states_what_the_fit_holds(short_recording, tmp_path):
     # Five epochs keep the test quick; sbi says (rightly) that training has not converged.
     with pytest.warns(UserWarning, match="not yet fully converged"):
-        fit, written = fit_recording(short_recording, out=tmp_path, num_simulations=400, num_rounds=1, max_num_epochs=5, progress_bar=False)
+        fit, written = fit_recording(
+            short_recording, out=tmp_path, num_simulations=400, num_rounds=1, max_num_epochs=5, progress_bar=False
+        )
     assert set(written) >= {"posterior", "parameters", "features", "pair", "traces", "feature_plot", "fit", "summary"}
     assert all(path.stat().st_size > 0 for path in written.values())
     summary = json.loads(written["summary"].read_text())

@@ -33,8 +33,11 @@ ALLEN_FILES = _allen_files()
 
 def _readme_table(folder):
     """{file stem: (step pA, V min, V max)} from the reference README's table."""
-    rows = re.findall(r"^\| (cell_\w+) \| (\d+) \| (-?[\d.]+) \.\. (-?[\d.]+) \|$",
-                      (folder / "README.md").read_text(), flags=re.MULTILINE)
+    rows = re.findall(
+        r"^\| (cell_\w+) \| (\d+) \| (-?[\d.]+) \.\. (-?[\d.]+) \|$",
+        (folder / "README.md").read_text(),
+        flags=re.MULTILINE,
+    )
     return {name: (float(step), float(low), float(high)) for name, step, low, high in rows}
 
 
@@ -45,8 +48,7 @@ def test_all_ten_allen_sweeps_are_found():
     assert ALLEN_FILES == sorted(ALLEN_FILES)
 
 
-@pytest.mark.parametrize("path", ALLEN_FILES or [None],
-                         ids=lambda p: p.stem if p is not None else "missing")
+@pytest.mark.parametrize("path", ALLEN_FILES or [None], ids=lambda p: p.stem if p is not None else "missing")
 def test_allen_sweep_matches_its_readme_row(path):
     if path is None:
         pytest.skip("shared/reference/allen_cell_types is not available")
@@ -67,11 +69,12 @@ def test_allen_sweep_matches_its_readme_row(path):
 
 # --- synthetic sweeps ---------------------------------------------------------------
 
+
 def _sweep(n=2000, first=400, last=1599, step_nA=0.15, seed=0):
     """A noisy resting trace with a step-driven depolarisation, and its current in nA."""
     rng = np.random.default_rng(seed)
     current = np.zeros(n)
-    current[first:last + 1] = step_nA
+    current[first : last + 1] = step_nA
     voltage = -65.0 + 80.0 * current + rng.normal(0.0, 0.5, n)
     return voltage, current
 
@@ -85,25 +88,33 @@ def _write_nwb(path, sweeps, *, only_voltage_clamp=False):
         VoltageClampSeries,
     )
 
-    nwb = NWBFile(session_description="test", identifier="test",
-                  session_start_time=datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC))
-    electrode = nwb.create_icephys_electrode(name="electrode", description="test",
-                                             device=nwb.create_device(name="amplifier"))
+    nwb = NWBFile(
+        session_description="test",
+        identifier="test",
+        session_start_time=datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC),
+    )
+    electrode = nwb.create_icephys_electrode(
+        name="electrode", description="test", device=nwb.create_device(name="amplifier")
+    )
     for number, (voltage, current) in sweeps.items():
         # uint32 sweep numbers: a plain int is cast by hdmf with a DtypeConversionWarning.
-        common = dict(electrode=electrode, rate=20_000.0, gain=1.0,
-                      sweep_number=np.uint32(number))
+        common = dict(electrode=electrode, rate=20_000.0, gain=1.0, sweep_number=np.uint32(number))
         if only_voltage_clamp:
-            nwb.add_acquisition(VoltageClampSeries(name=f"vc_{number}", data=current * 1e-9,
-                                                   **common))
+            nwb.add_acquisition(VoltageClampSeries(name=f"vc_{number}", data=current * 1e-9, **common))
             continue
-        nwb.add_acquisition(CurrentClampSeries(name=f"cc_{number}", data=voltage * 1e3,
-                                               conversion=1e-6, **common))
+        nwb.add_acquisition(CurrentClampSeries(name=f"cc_{number}", data=voltage * 1e3, conversion=1e-6, **common))
     # Stimuli added in reverse order, so pairing them by position would be caught.
     for number, (voltage, current) in reversed(sweeps.items()):
-        nwb.add_stimulus(CurrentClampStimulusSeries(
-            name=f"stim_{number}", data=current * 1e-9, electrode=electrode, rate=20_000.0,
-            gain=1.0, sweep_number=np.uint32(number)))
+        nwb.add_stimulus(
+            CurrentClampStimulusSeries(
+                name=f"stim_{number}",
+                data=current * 1e-9,
+                electrode=electrode,
+                rate=20_000.0,
+                gain=1.0,
+                sweep_number=np.uint32(number),
+            )
+        )
     with NWBHDF5IO(str(path), "w") as io:
         io.write(nwb)
 
@@ -172,15 +183,13 @@ def test_abf_voltage_clamp_is_refused(tmp_path):
 
 def _write_csv(path, columns):
     header = ",".join(columns)
-    np.savetxt(path, np.column_stack(list(columns.values())), delimiter=",",
-               header=header, comments="", fmt="%.10g")
+    np.savetxt(path, np.column_stack(list(columns.values())), delimiter=",", header=header, comments="", fmt="%.10g")
 
 
 def test_csv_in_picoamperes_is_converted(tmp_path):
     voltage, current = _sweep()
     path = tmp_path / "cell.csv"
-    _write_csv(path, {"time_ms": np.arange(voltage.size) * 0.1, "voltage_mV": voltage,
-                      "current_pA": current * 1000})
+    _write_csv(path, {"time_ms": np.arange(voltage.size) * 0.1, "voltage_mV": voltage, "current_pA": current * 1000})
     recording = load_recording(path)
     np.testing.assert_allclose(recording.voltage, voltage, atol=1e-4)
     np.testing.assert_allclose(recording.current, current, atol=1e-7)
@@ -192,7 +201,7 @@ def test_csv_with_uneven_time_or_missing_current_is_refused(tmp_path):
     voltage, current = _sweep()
     time = np.arange(voltage.size) * 0.1
     uneven = tmp_path / "uneven.csv"
-    _write_csv(uneven, {"time_ms": time ** 1.01, "voltage_mV": voltage, "current_nA": current})
+    _write_csv(uneven, {"time_ms": time**1.01, "voltage_mV": voltage, "current_nA": current})
     with pytest.raises(ValueError, match="uniform steps"):
         load_recording(uneven)
     no_current = tmp_path / "no_current.csv"
@@ -204,19 +213,25 @@ def test_csv_with_uneven_time_or_missing_current_is_refused(tmp_path):
 def test_zero_current_has_no_step(tmp_path):
     voltage, _ = _sweep()
     path = tmp_path / "rest.csv"
-    _write_csv(path, {"time_ms": np.arange(voltage.size) * 0.1, "voltage_mV": voltage,
-                      "current_nA": np.zeros(voltage.size)})
+    _write_csv(
+        path, {"time_ms": np.arange(voltage.size) * 0.1, "voltage_mV": voltage, "current_nA": np.zeros(voltage.size)}
+    )
     with pytest.raises(ValueError, match="holds no current step"):
         load_recording(path)
 
 
 # --- bad input ----------------------------------------------------------------------
 
+
 def _allen_npz(path, **overrides):
     voltage, current = _sweep()
-    arrays = dict(voltage_mV=voltage.astype(np.float32),
-                  current_uA=(current / 1000).astype(np.float32),
-                  dt_ms=0.02, stim_on_ms=8.0, stim_off_ms=31.98)
+    arrays = dict(
+        voltage_mV=voltage.astype(np.float32),
+        current_uA=(current / 1000).astype(np.float32),
+        dt_ms=0.02,
+        stim_on_ms=8.0,
+        stim_off_ms=31.98,
+    )
     arrays.update(overrides)
     np.savez(path, **{key: value for key, value in arrays.items() if value is not None})
     return path
@@ -240,8 +255,9 @@ def test_missing_current_key_names_the_key(tmp_path):
         load_recording(_allen_npz(tmp_path / "partial.npz", current_uA=None))
 
 
-@pytest.mark.parametrize("scale, message", [(1e-3, "looks like volts.*multiply by 1000"),
-                                            (1e3, "not a membrane potential in millivolts")])
+@pytest.mark.parametrize(
+    "scale, message", [(1e-3, "looks like volts.*multiply by 1000"), (1e3, "not a membrane potential in millivolts")]
+)
 def test_voltage_in_wrong_units_is_refused(tmp_path, scale, message):
     voltage = _sweep()[0] * scale
     with pytest.raises(ValueError, match=message):
@@ -257,8 +273,9 @@ def test_unknown_suffix_and_missing_file(tmp_path):
         load_recording(tmp_path / "absent.nwb")
 
 
-@pytest.mark.parametrize("suffix, message", [(".npz", "cannot read as a NumPy .npz"),
-                                             (".nwb", "cannot read as an HDF5/NWB")])
+@pytest.mark.parametrize(
+    "suffix, message", [(".npz", "cannot read as a NumPy .npz"), (".nwb", "cannot read as an HDF5/NWB")]
+)
 def test_truncated_and_garbage_files_are_refused(tmp_path, suffix, message):
     whole = tmp_path / f"whole{suffix}"
     if suffix == ".npz":
@@ -284,10 +301,12 @@ def test_hdf5_that_is_not_nwb_is_refused(tmp_path):
 
 # --- Recording itself ---------------------------------------------------------------
 
+
 def _recording(**overrides):
     voltage, current = _sweep()
-    fields = dict(voltage=voltage, current=current, dt=0.05, stim_on=20.0, stim_off=79.95,
-                  name="synthetic", source="test")
+    fields = dict(
+        voltage=voltage, current=current, dt=0.05, stim_on=20.0, stim_off=79.95, name="synthetic", source="test"
+    )
     fields.update(overrides)
     return Recording(**fields)
 
@@ -309,13 +328,16 @@ def test_recording_properties_and_window():
         recording.window(50.0, 120.0)
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (dict(current=np.zeros(5)), "same length"),
-    (dict(dt=0.0), "dt must be a positive"),
-    (dict(stim_on=80.0, stim_off=20.0), "stim_on < stim_off"),
-    (dict(stim_off=150.0), r"duration=100\.0"),
-    (dict(current=np.full(2000, np.inf)), r"current holds 2000 NaN/inf"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (dict(current=np.zeros(5)), "same length"),
+        (dict(dt=0.0), "dt must be a positive"),
+        (dict(stim_on=80.0, stim_off=20.0), "stim_on < stim_off"),
+        (dict(stim_off=150.0), r"duration=100\.0"),
+        (dict(current=np.full(2000, np.inf)), r"current holds 2000 NaN/inf"),
+    ],
+)
 def test_recording_rejects_inconsistent_fields(overrides, message):
     with pytest.raises(ValueError, match=message):
         _recording(**overrides)
@@ -330,13 +352,16 @@ def test_detect_step_ignores_a_short_test_pulse_before_the_step():
 
 # --- Allen NWB 1 download and cache -------------------------------------------------
 
+
 def _write_allen_nwb1(path, sweeps):
     """The Allen NWB 1 layout: volts in 10 uV counts, amperes in pA counts, 50 kHz."""
     with h5py.File(path, "w") as h5:
         h5["nwb_version"] = "NWB-1.0.5"
         for number, (response, stimulus, response_unit) in sweeps.items():
-            for part, data, conversion, unit in (("response", response, 1e-5, response_unit),
-                                                  ("stimulus", stimulus, 1e-12, "Amps")):
+            for part, data, conversion, unit in (
+                ("response", response, 1e-5, response_unit),
+                ("stimulus", stimulus, 1e-12, "Amps"),
+            ):
                 # As in Allen files, the epoch links to the series under acquisition/stimulus.
                 series = h5.create_group(f"{part}/timeseries/Sweep_{number}")
                 data_set = series.create_dataset("data", data=data)
@@ -348,10 +373,17 @@ def _write_allen_nwb1(path, sweeps):
 
 def _allen_file(path):
     voltage, current = _sweep()
-    return _write_allen_nwb1(path, {
-        5: (voltage * 100, current * 1000, "Volts"),
-        6: (current * 1e5, current * 1000, "Amps"),  # a voltage-clamp sweep
-    }), voltage, current
+    return (
+        _write_allen_nwb1(
+            path,
+            {
+                5: (voltage * 100, current * 1000, "Volts"),
+                6: (current * 1e5, current * 1000, "Amps"),  # a voltage-clamp sweep
+            },
+        ),
+        voltage,
+        current,
+    )
 
 
 def _no_network(url):
@@ -381,9 +413,9 @@ def test_fetch_allen_sweep_downloads_once_and_caches(tmp_path):
         if "api.brain-map.org" in url:
             assert "id$eq123]" in url
             link = "/api/v2/well_known_file_download/42"
-            return json.dumps({"success": True, "msg": [
-                {"id": 123, "ephys_result": {"well_known_files": [{"download_link": link}]}}
-            ]}).encode()
+            return json.dumps(
+                {"success": True, "msg": [{"id": 123, "ephys_result": {"well_known_files": [{"download_link": link}]}}]}
+            ).encode()
         assert url == "https://celltypes.brain-map.org/api/v2/well_known_file_download/42"
         return payload_path.read_bytes()
 
@@ -399,8 +431,7 @@ def test_fetch_allen_sweep_downloads_once_and_caches(tmp_path):
 def test_fetch_allen_sweep_does_not_cache_a_bad_download(tmp_path):
     def html_download(url):
         if "api.brain-map.org" in url:
-            return json.dumps({"msg": [{"ephys_result": {"well_known_files": [
-                {"download_link": "/x"}]}}]}).encode()
+            return json.dumps({"msg": [{"ephys_result": {"well_known_files": [{"download_link": "/x"}]}}]}).encode()
         return b"<html>Service unavailable</html>"
 
     with pytest.raises(ValueError, match="not an HDF5/NWB file"):

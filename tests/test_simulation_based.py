@@ -43,7 +43,11 @@ def test_posterior_matches_the_closed_form(method, npe_fit):
     0.25 posterior sd and an sd within 20%: an estimator that ignored x (the prior, mean 0
     and sd 0.32) or confused theta with x (mean x, twice as far) fails both.
     """
-    fit = npe_fit if method == "npe" else hz.fit(GaussianLinear(dim=2), OBSERVATION, method=method, key=0, num_simulations=2000, progress_bar=False)
+    fit = (
+        npe_fit
+        if method == "npe"
+        else hz.fit(GaussianLinear(dim=2), OBSERVATION, method=method, key=0, num_simulations=2000, progress_bar=False)
+    )
     theta = _theta(fit.sample(1, 2000))
     assert np.all(np.abs(theta.mean(0) - POSTERIOR_MEAN) < 0.25 * POSTERIOR_SD), theta.mean(0)
     assert np.all(np.abs(theta.std(0) / POSTERIOR_SD - 1) < 0.2), theta.std(0)
@@ -62,7 +66,9 @@ def test_npe_is_amortised_and_saves_exactly(npe_fit, tmp_path):
     loaded = hz.load(path)
     np.testing.assert_array_equal(_theta(loaded.sample(3, 500)), _theta(npe_fit.sample(3, 500)))
     grid = np.random.default_rng(0).normal(0, 0.3, (50, 2)).astype(np.float32)
-    np.testing.assert_array_equal(loaded.posterior.log_prob_at(grid, OBSERVATION), npe_fit.posterior.log_prob_at(grid, OBSERVATION))
+    np.testing.assert_array_equal(
+        loaded.posterior.log_prob_at(grid, OBSERVATION), npe_fit.posterior.log_prob_at(grid, OBSERVATION)
+    )
     np.testing.assert_array_equal(loaded.history["training_loss"], npe_fit.history["training_loss"])
 
 
@@ -99,7 +105,16 @@ class _BlowsUp(Simulator):
 def test_invalid_simulations_are_excluded_and_counted_and_the_bank_resumes(tmp_path, monkeypatch):
     bank = tmp_path / "bank"
     model = _BlowsUp()
-    first = hz.fit(model, OBSERVATION, method="npe", key=0, num_simulations=1000, simulation_bank=bank, chunk_size=250, progress_bar=False)
+    first = hz.fit(
+        model,
+        OBSERVATION,
+        method="npe",
+        key=0,
+        num_simulations=1000,
+        simulation_bank=bank,
+        chunk_size=250,
+        progress_bar=False,
+    )
     theta = np.load(bank / "round0_theta.npy")
     assert first.diagnostics["num_invalid"].tolist() == [int((theta[:, 0] > 0.3).sum())] != [0]
     assert len(list(bank.glob("round0_x_*.npy"))) == 4
@@ -109,7 +124,16 @@ def test_invalid_simulations_are_excluded_and_counted_and_the_bank_resumes(tmp_p
         raise AssertionError("simulated again although the bank holds every simulation")
 
     monkeypatch.setattr(_BlowsUp, "simulate_summaries", refuse)
-    again = hz.fit(model, OBSERVATION, method="npe", key=0, num_simulations=1000, simulation_bank=bank, chunk_size=250, progress_bar=False)
+    again = hz.fit(
+        model,
+        OBSERVATION,
+        method="npe",
+        key=0,
+        num_simulations=1000,
+        simulation_bank=bank,
+        chunk_size=250,
+        progress_bar=False,
+    )
     np.testing.assert_array_equal(_theta(again.sample(0, 100)), _theta(first.sample(0, 100)))
 
     with pytest.raises(ValueError, match="belongs to another model"):
@@ -131,10 +155,28 @@ def test_a_crashed_run_resumes_from_its_finished_chunks(tmp_path, monkeypatch):
 
     monkeypatch.setattr(GaussianLinear, "simulate_summaries", crash_on_third_chunk)
     with pytest.raises(KeyboardInterrupt):
-        hz.fit(model, OBSERVATION, method="npe", key=0, num_simulations=1000, simulation_bank=bank, chunk_size=250, progress_bar=False)
+        hz.fit(
+            model,
+            OBSERVATION,
+            method="npe",
+            key=0,
+            num_simulations=1000,
+            simulation_bank=bank,
+            chunk_size=250,
+            progress_bar=False,
+        )
     calls.clear()
     monkeypatch.setattr(GaussianLinear, "simulate_summaries", original)
-    resumed = hz.fit(model, OBSERVATION, method="npe", key=0, num_simulations=1000, simulation_bank=bank, chunk_size=250, progress_bar=False)
+    resumed = hz.fit(
+        model,
+        OBSERVATION,
+        method="npe",
+        key=0,
+        num_simulations=1000,
+        simulation_bank=bank,
+        chunk_size=250,
+        progress_bar=False,
+    )
     fresh = hz.fit(model, OBSERVATION, method="npe", key=0, num_simulations=1000, chunk_size=250, progress_bar=False)
     # Same parameters and simulations as an uninterrupted run, so the same trained network.
     np.testing.assert_array_equal(_theta(resumed.sample(0, 100)), _theta(fresh.sample(0, 100)))
@@ -143,7 +185,9 @@ def test_a_crashed_run_resumes_from_its_finished_chunks(tmp_path, monkeypatch):
 def test_two_rounds_of_truncated_npe_concentrate_the_proposal():
     """Round two draws only inside the first posterior's high-density region, so its
     parameters lie much closer to the posterior mean than prior draws do."""
-    fit = hz.fit(GaussianLinear(dim=2), OBSERVATION, method="npe", key=0, num_simulations=2000, num_rounds=2, progress_bar=False)
+    fit = hz.fit(
+        GaussianLinear(dim=2), OBSERVATION, method="npe", key=0, num_simulations=2000, num_rounds=2, progress_bar=False
+    )
     assert fit.diagnostics["num_simulations"].tolist() == [1000, 1000]
     theta = _theta(fit.sample(0, 2000))
     assert np.all(np.abs(theta.mean(0) - POSTERIOR_MEAN) < 0.25 * POSTERIOR_SD)

@@ -36,7 +36,9 @@ def test_npe_matches_the_published_sbibm_figures(task):
     from sbibm_npe import PUBLISHED_NPE, score_task
 
     scores = score_task(task, 10_000, 10_000, estimator="nsf")["scores"]
-    print(f"{task}: mean C2ST {scores.mean():.3f} (published {PUBLISHED_NPE[task][10_000]}), per observation {np.round(scores, 3)}")
+    print(
+        f"{task}: mean C2ST {scores.mean():.3f} (published {PUBLISHED_NPE[task][10_000]}), per observation {np.round(scores, 3)}"
+    )
     assert scores.mean() <= PUBLISHED_NPE[task][10_000], scores
 
 

@@ -23,7 +23,11 @@ OBS_DIM, LATENT_DIM = 8, 2
 
 def _ppca_truth():
     rng = np.random.default_rng(0)
-    return {"loadings": rng.normal(size=(OBS_DIM, LATENT_DIM)), "mean": rng.normal(size=OBS_DIM), "noise": np.array([0.5])}
+    return {
+        "loadings": rng.normal(size=(OBS_DIM, LATENT_DIM)),
+        "mean": rng.normal(size=OBS_DIM),
+        "noise": np.array([0.5]),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +166,11 @@ def test_beta_multiplies_the_kl_term_exactly(ppca, ppca_fit):
         amortisation = Amortisation.build(model, train, jax.random.PRNGKey(0), (32,), beta)
         losses[beta] = float(
             TraceMeanField_ELBO().loss(
-                jax.random.PRNGKey(5), ppca_fit.posterior.params, amortisation.objective_model, amortisation.guide, train
+                jax.random.PRNGKey(5),
+                ppca_fit.posterior.params,
+                amortisation.objective_model,
+                amortisation.guide,
+                train,
             )
         )
     kl = _kl_to_standard_normal(*_loc_scale(ppca_fit, train))
@@ -178,7 +186,10 @@ def test_a_larger_beta_pulls_the_encoder_to_the_prior(ppca, ppca_fit):
     kl = {name: _kl_to_standard_normal(*_loc_scale(fit, train)) for name, fit in (("1", ppca_fit), ("4", heavy))}
     assert kl["4"] < 0.5 * kl["1"]
     exact = ProbabilisticPCA(OBS_DIM, LATENT_DIM)
-    held_out = {name: float(exact.log_marginal_likelihood(_point_estimates(fit), test).mean()) for name, fit in (("1", ppca_fit), ("4", heavy))}
+    held_out = {
+        name: float(exact.log_marginal_likelihood(_point_estimates(fit), test).mean())
+        for name, fit in (("1", ppca_fit), ("4", heavy))
+    }
     assert held_out["4"] < held_out["1"]
 
 
@@ -193,7 +204,9 @@ def test_minibatch_loss_is_scaled_to_the_whole_data_set(ppca, ppca_fit):
 
     @jax.jit
     def loss(indices=None):
-        return objective.loss(jax.random.PRNGKey(3), params, amortisation.objective_model, amortisation.guide, train, indices)
+        return objective.loss(
+            jax.random.PRNGKey(3), params, amortisation.objective_model, amortisation.guide, train, indices
+        )
 
     batches = np.random.default_rng(0).permutation(len(train)).reshape(10, 100)
     assert np.mean([float(loss(batch)) for batch in batches]) == pytest.approx(float(loss()), rel=1e-3)
@@ -223,7 +236,9 @@ def test_saved_vae_fit_loads_back_identical(which, request, tmp_path):
     np.testing.assert_array_equal(_loc_scale(fit, x), _loc_scale(loaded, x))
     np.testing.assert_array_equal(fit.decode(_loc_scale(fit, x)[0]), loaded.decode(_loc_scale(loaded, x)[0]))
     if which == "ppca_fit":
-        np.testing.assert_array_equal(fit.log_marginal(x, num_particles=10, key=2), loaded.log_marginal(x, num_particles=10, key=2))
+        np.testing.assert_array_equal(
+            fit.log_marginal(x, num_particles=10, key=2), loaded.log_marginal(x, num_particles=10, key=2)
+        )
     np.testing.assert_array_equal(fit.history["loss"], loaded.history["loss"])
     for name, value in fit.sample(3, 4).items():
         np.testing.assert_array_equal(value, loaded.sample(3, 4)[name])
@@ -268,9 +283,13 @@ def test_fit_checks_the_data_before_training(binary):
         hz.fit(model, np.full((4, OBS_DIM), 2.0), method="vae")
 
 
-@pytest.mark.parametrize("method", ["vae", pytest.param("wake-sleep", marks=pytest.mark.slow), pytest.param("rws", marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "method", ["vae", pytest.param("wake-sleep", marks=pytest.mark.slow), pytest.param("rws", marks=pytest.mark.slow)]
+)
 def test_models_without_encodable_latents_are_refused_with_the_reason(method):
-    with pytest.raises(ValueError, match="integrates its local latents out.*pass collapse_local=False.*Methods that can: nuts, svi"):
+    with pytest.raises(
+        ValueError, match="integrates its local latents out.*pass collapse_local=False.*Methods that can: nuts, svi"
+    ):
         hz.fit(ProbabilisticPCA(3, 1), np.ones((5, 3)), method=method)
     with pytest.raises(ValueError, match="needs local latents sampled in the 'data' plate"):
         hz.fit(hz.models.EightSchools(sigma=(1.0, 2.0)), np.zeros(2), method=method)
@@ -289,12 +308,18 @@ def test_nuts_refuses_a_model_with_point_estimated_networks():
 def test_discrete_and_angular_latents_get_an_encoder_of_their_own_family(binary):
     """Each local latent's encoder family follows its support, for all three back ends."""
     _, train, _, _ = binary
-    for prior, family in [(hz.priors.Bernoulli(2), "bernoulli"), (hz.priors.Categorical(3), "categorical"), (hz.priors.VonMises(2), "von_mises")]:
+    for prior, family in [
+        (hz.priors.Bernoulli(2), "bernoulli"),
+        (hz.priors.Categorical(3), "categorical"),
+        (hz.priors.VonMises(2), "von_mises"),
+    ]:
         model = NonlinearLVM(prior, OBS_DIM, likelihood="bernoulli", hidden=(8,))
         assert {"vae", "wake-sleep", "rws"} <= set(hz.methods_for(model))
         amortisation = Amortisation.build(model, train, jax.random.PRNGKey(0), (8,))
         assert [head.family for head in amortisation.heads] == [family] and not amortisation.reparameterised
-        q = amortisation.encoder_distributions(amortisation.initial_params(jax.random.PRNGKey(0), train)["encoder"], train[:4])["z"]
+        q = amortisation.encoder_distributions(
+            amortisation.initial_params(jax.random.PRNGKey(0), train)["encoder"], train[:4]
+        )["z"]
         draws = np.asarray(q.sample(jax.random.PRNGKey(1)))
         assert np.all(np.isfinite(np.asarray(model.prior.distribution().log_prob(draws))))
 
@@ -319,7 +344,9 @@ def test_bad_options_are_refused(options, message, binary):
 
 
 def test_encode_needs_an_amortised_fit():
-    draws = DrawsPosterior({"loadings": np.zeros((1, 3, 2, 1)), "mean": np.zeros((1, 3, 2)), "noise": np.ones((1, 3, 2))})
+    draws = DrawsPosterior(
+        {"loadings": np.zeros((1, 3, 2, 1)), "mean": np.zeros((1, 3, 2)), "noise": np.ones((1, 3, 2))}
+    )
     fit = hz.Fit(hz.models.FactorAnalysis(2, 1), "nuts", np.zeros((4, 2)), draws)
     with pytest.raises(TypeError, match="encode needs an amortised fit"):
         fit.encode(np.ones((2, 2)))
@@ -367,7 +394,11 @@ def test_nonlinear_fit_approaches_the_true_model(likelihood):
 
     def true_conditional(z):
         f = 2 * np.sin(z + PHASES)
-        return dist.Normal(f, 0.3).to_event(1) if likelihood == "gaussian" else dist.Poisson(np.logaddexp(0, f)).to_event(1)
+        return (
+            dist.Normal(f, 0.3).to_event(1)
+            if likelihood == "gaussian"
+            else dist.Poisson(np.logaddexp(0, f)).to_event(1)
+        )
 
     def simulate(num_points):
         return np.asarray(true_conditional(rng.normal(size=(num_points, 1))).sample(jax.random.PRNGKey(num_points)))

@@ -44,10 +44,12 @@ def _rates_of_change(state, P):
     E, I = state
     k_E, k_I = 1 - 1 / (1 + np.exp(A_E * THETA_E)), 1 - 1 / (1 + np.exp(A_I * THETA_I))
     c = CLASSIC
-    return np.array([
-        -E + (k_E - E) * _logistic(c["w_EE"] * E - c["w_EI"] * I + P, A_E, THETA_E),
-        -I + (k_I - I) * _logistic(c["w_IE"] * E - c["w_II"] * I + c["Q"], A_I, THETA_I),
-    ])
+    return np.array(
+        [
+            -E + (k_E - E) * _logistic(c["w_EE"] * E - c["w_EI"] * I + P, A_E, THETA_E),
+            -I + (k_I - I) * _logistic(c["w_IE"] * E - c["w_II"] * I + c["Q"], A_I, THETA_I),
+        ]
+    )
 
 
 def _jacobian_eigenvalues(state, P, step=1e-6):

@@ -8,7 +8,14 @@ class BackendTable(SphinxDirective):
     def run(self):
         from helmholtz import backends
 
-        lines = [".. list-table::", "   :header-rows: 1", "   :widths: 15 85", "", "   * - method", "     - what it does"]
+        lines = [
+            ".. list-table::",
+            "   :header-rows: 1",
+            "   :widths: 15 85",
+            "",
+            "   * - method",
+            "     - what it does",
+        ]
         for name, backend in backends().items():
             lines += [f'   * - ``"{name}"``', f"     - {backend.summary}"]
         return self.parse_text_to_nodes("\n".join(lines))

@@ -38,12 +38,28 @@ one_hot = np.eye(10)
 train = Conditioned(mnist.train[:-500], one_hot[mnist.train_labels[:-500]])
 validation = Conditioned(mnist.train[-500:], one_hot[mnist.train_labels[-500:]])
 model = hz.models.ConditionalLVM(
-    hz.priors.Gaussian(2), 784, likelihood="bernoulli", condition_dim=10,
-    network="conv", image_shape=(28, 28), hidden=(16, 8), activation="relu",
+    hz.priors.Gaussian(2),
+    784,
+    likelihood="bernoulli",
+    condition_dim=10,
+    network="conv",
+    image_shape=(28, 28),
+    hidden=(16, 8),
+    activation="relu",
 )
 fit = hz.fit(
-    model, train, method="vae", key=0, num_steps=200 if QUICK else 20_000, batch_size=128, learning_rate=1e-3,
-    encoder_hidden=(256,), check_every=100 if QUICK else 500, patience=5, validation=validation, progress_bar=False,
+    model,
+    train,
+    method="vae",
+    key=0,
+    num_steps=200 if QUICK else 20_000,
+    batch_size=128,
+    learning_rate=1e-3,
+    encoder_hidden=(256,),
+    check_every=100 if QUICK else 500,
+    patience=5,
+    validation=validation,
+    progress_bar=False,
 )
 print(f"trained {fit.diagnostics['num_steps']} steps, kept the parameters after {fit.diagnostics['kept_step']}")
 
@@ -96,10 +112,19 @@ fig.tight_layout()
 num_test, particles = (100, 10) if QUICK else (1000, 100)
 scored = np.linspace(0, len(mnist.test) - 1, num_test).astype(int)  # every class, evenly
 test_images = mnist.test[scored]
-log_likelihoods = np.stack([
-    np.asarray(fit.log_marginal(Conditioned(test_images, np.broadcast_to(one_hot[label], (num_test, 10))), num_particles=particles, key=label))
-    for label in range(10)
-], axis=1)
+log_likelihoods = np.stack(
+    [
+        np.asarray(
+            fit.log_marginal(
+                Conditioned(test_images, np.broadcast_to(one_hot[label], (num_test, 10))),
+                num_particles=particles,
+                key=label,
+            )
+        )
+        for label in range(10)
+    ],
+    axis=1,
+)
 predicted = log_likelihoods.argmax(axis=1)
 truth = mnist.test_labels[scored]
 accuracy = np.mean(predicted == truth)
@@ -110,8 +135,13 @@ confusion = np.zeros((10, 10))
 np.add.at(confusion, (truth, predicted), 1)
 fig, ax = plt.subplots(figsize=(5.5, 4.8))
 shown = ax.imshow(confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1), cmap="Blues", vmin=0, vmax=1)
-ax.set(xticks=range(10), yticks=range(10), xlabel="label maximising p(x | y)", ylabel="true label",
-       title=f"Bayes' rule on the conditional model: {accuracy:.0%} correct")
+ax.set(
+    xticks=range(10),
+    yticks=range(10),
+    xlabel="label maximising p(x | y)",
+    ylabel="true label",
+    title=f"Bayes' rule on the conditional model: {accuracy:.0%} correct",
+)
 fig.colorbar(shown, ax=ax, label="fraction of the true label's images")
 fig.tight_layout()
 plt.show()

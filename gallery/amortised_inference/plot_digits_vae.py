@@ -39,8 +39,14 @@ train, validation = digits.train[:-200], digits.train[-200:]
 model = hz.models.NonlinearLVM(hz.priors.Gaussian(2), 64, likelihood="bernoulli", hidden=(128,))
 
 options = dict(
-    num_steps=600 if QUICK else 30_000, batch_size=128, learning_rate=3e-3, encoder_hidden=(128,),
-    check_every=300 if QUICK else 500, patience=5, validation=validation, progress_bar=False,
+    num_steps=600 if QUICK else 30_000,
+    batch_size=128,
+    learning_rate=3e-3,
+    encoder_hidden=(128,),
+    check_every=300 if QUICK else 500,
+    patience=5,
+    validation=validation,
+    progress_bar=False,
 )
 methods = {"vae": {}, "wake-sleep": {}, "rws": dict(num_particles=5)}
 fits = {name: hz.fit(model, train, method=name, key=0, **options, **extra) for name, extra in methods.items()}
@@ -95,7 +101,9 @@ curves.legend()
 means = [scores[name].mean() for name in fits]
 errors = [scores[name].std() / np.sqrt(len(scores[name])) for name in fits]
 bars.bar(list(fits), means, yerr=errors, color=["C0", "C1", "C2"])
-bars.set(ylabel="test log p(x) per digit (nats)", title=f"held out (k = {particles})", ylim=(min(means) - 5, max(means) + 2))
+bars.set(
+    ylabel="test log p(x) per digit (nats)", title=f"held out (k = {particles})", ylim=(min(means) - 5, max(means) + 2)
+)
 fig.tight_layout()
 
 fig, axes = plt.subplots(1, 3, figsize=(10, 3.6))

@@ -32,8 +32,15 @@ QUICK = os.environ.get("HELMHOLTZ_QUICK") == "1"  # small sizes for the test sui
 # Spikes from a Lorenz attractor
 # ------------------------------
 # 1 ms bins are summed to 10 ms; baseline rate 15 spikes/s.
-spikes = hz.data.lorenz_spikes(0, num_trials=40 if QUICK else 200, num_neurons=30, num_bins=1000,
-                               bin_width=0.001, lorenz_time_per_bin=0.0006, baseline_rate_hz=15.0)
+spikes = hz.data.lorenz_spikes(
+    0,
+    num_trials=40 if QUICK else 200,
+    num_neurons=30,
+    num_bins=1000,
+    bin_width=0.001,
+    lorenz_time_per_bin=0.0006,
+    baseline_rate_hz=15.0,
+)
 bin_factor = 10
 trials, bins, neurons = spikes.counts.shape
 counts = spikes.counts.reshape(trials, bins // bin_factor, bin_factor, neurons).sum(2)
@@ -48,8 +55,19 @@ print(f"{train.shape[0]} training bins, {test.shape[0]} test bins, {counts.mean(
 # Fit
 # ---
 model = hz.models.NonlinearLVM(hz.priors.Gaussian(3), neurons, likelihood="poisson", hidden=(64,))
-fit = hz.fit(model, train, method="vae", key=0, num_steps=1000 if QUICK else 20_000, batch_size=256,
-             learning_rate=3e-3, encoder_hidden=(64,), check_every=500, patience=5, progress_bar=False)
+fit = hz.fit(
+    model,
+    train,
+    method="vae",
+    key=0,
+    num_steps=1000 if QUICK else 20_000,
+    batch_size=256,
+    learning_rate=3e-3,
+    encoder_hidden=(64,),
+    check_every=500,
+    patience=5,
+    progress_bar=False,
+)
 
 inferred = np.asarray(fit.decode(fit.encode(test)["z"].mean)).reshape(counts[train_trials:].shape)
 truth = true_rates[train_trials:]
@@ -60,7 +78,10 @@ r_squared = hz.diagnostics.rate_r_squared
 
 # The baseline gets its best smoothing width, chosen on the training trials.
 widths = [1, 2, 4, 8, 16]
-train_scores = [r_squared(gaussian_filter1d(counts[:train_trials].astype(float), w, axis=1), true_rates[:train_trials]) for w in widths]
+train_scores = [
+    r_squared(gaussian_filter1d(counts[:train_trials].astype(float), w, axis=1), true_rates[:train_trials])
+    for w in widths
+]
 width = widths[int(np.argmax(train_scores))]
 smoothed = gaussian_filter1d(counts[train_trials:].astype(float), width, axis=1)
 baseline_name = f"smoothed counts ({width * bin_factor} ms Gaussian)"

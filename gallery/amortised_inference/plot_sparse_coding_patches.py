@@ -36,20 +36,32 @@ patches = hz.data.image_patches(mnist.train, mnist.image_shape, size=6, num_patc
 patches = patches[patches.std(axis=1) > 0.1]
 patches = patches / patches.std()
 num_train = 2000 if QUICK else 15_000
-train, test = patches[:num_train], patches[-(500 if QUICK else 2000):]
+train, test = patches[:num_train], patches[-(500 if QUICK else 2000) :]
 
 # %%
 # Fit both priors
 # ---------------
-options = dict(num_steps=500 if QUICK else 20_000, batch_size=256, learning_rate=3e-3, encoder_hidden=(128,),
-               check_every=250 if QUICK else 500, patience=5, progress_bar=False)
-sparse = hz.fit(hz.models.SparseCoding(36, 24, collapse_local=False), train, method="rws", key=0, num_particles=5, **options)
+options = dict(
+    num_steps=500 if QUICK else 20_000,
+    batch_size=256,
+    learning_rate=3e-3,
+    encoder_hidden=(128,),
+    check_every=250 if QUICK else 500,
+    patience=5,
+    progress_bar=False,
+)
+sparse = hz.fit(
+    hz.models.SparseCoding(36, 24, collapse_local=False), train, method="rws", key=0, num_particles=5, **options
+)
 gaussian = hz.fit(hz.models.ProbabilisticPCA(36, 24, collapse_local=False), train, method="vae", key=0, **options)
 particles = 50 if QUICK else 1000
-held_out = {name: float(fit.log_marginal(test, num_particles=particles, key=1).mean())
-            for name, fit in (("Laplace prior (rws)", sparse), ("Gaussian prior (vae)", gaussian))}
+held_out = {
+    name: float(fit.log_marginal(test, num_particles=particles, key=1).mean())
+    for name, fit in (("Laplace prior (rws)", sparse), ("Gaussian prior (vae)", gaussian))
+}
 for name, value in held_out.items():
     print(f"{name}: held-out log p(x) = {value:.2f} nats per patch")
+
 
 # %%
 # The dictionaries
@@ -82,12 +94,21 @@ fig, (histogram, bars) = plt.subplots(1, 2, figsize=(10, 4))
 for name, fit in (("Laplace prior, rws", sparse), ("Gaussian prior, vae", gaussian)):
     codes = np.asarray(fit.encode(test)["z"].mean)
     codes = (codes / codes.std(axis=0)).ravel()
-    histogram.hist(codes, bins=np.linspace(-6, 6, 81), density=True, histtype="step", lw=1.5,
-                   label=f"{name}: excess kurtosis {stats.kurtosis(codes):.1f}")
+    histogram.hist(
+        codes,
+        bins=np.linspace(-6, 6, 81),
+        density=True,
+        histtype="step",
+        lw=1.5,
+        label=f"{name}: excess kurtosis {stats.kurtosis(codes):.1f}",
+    )
 histogram.set(yscale="log", xlabel="standardised code", ylabel="density", title="encoder means on test patches")
 histogram.legend(fontsize=8)
 bars.bar(list(held_out), list(held_out.values()), color=["C0", "C1"])
-bars.set(ylabel="held-out log p(x) per patch (nats)", title=f"k = {particles}",
-         ylim=(min(held_out.values()) - 2, max(held_out.values()) + 1))
+bars.set(
+    ylabel="held-out log p(x) per patch (nats)",
+    title=f"k = {particles}",
+    ylim=(min(held_out.values()) - 2, max(held_out.values()) + 1),
+)
 fig.tight_layout()
 plt.show()

@@ -25,7 +25,11 @@ import numpy as np
 import helmholtz as hz
 
 QUICK = os.environ.get("HELMHOLTZ_QUICK") == "1"  # small sizes for the test suite
-NUTS = dict(num_chains=2, num_warmup=100, num_samples=100) if QUICK else dict(num_chains=4, num_warmup=500, num_samples=500)
+NUTS = (
+    dict(num_chains=2, num_warmup=100, num_samples=100)
+    if QUICK
+    else dict(num_chains=4, num_warmup=500, num_samples=500)
+)
 NUM_SBC_FITS = 1 if QUICK else 50  # quick: runs the code only; full: 10 bins of 5 expected ranks
 
 # %%
@@ -44,7 +48,10 @@ x = model.simulate(1, truth, num_points=40)
 # R-hat is read on identifiable quantities. ArviZ's rank plots show each chain's share
 # of every rank bin: flat bars mean the chains mix.
 fit = hz.fit(model, x, method="nuts", key=2, progress_bar=False, **NUTS)
-print({site: round(float(np.max(r_hat)), 2) for site, r_hat in fit.diagnostics["r_hat"].items()}, "(largest R-hat per site)")
+print(
+    {site: round(float(np.max(r_hat)), 2) for site, r_hat in fit.diagnostics["r_hat"].items()},
+    "(largest R-hat per site)",
+)
 print("divergent transitions:", fit.diagnostics["num_divergent"])
 
 idata = fit.to_arviz(key=3)

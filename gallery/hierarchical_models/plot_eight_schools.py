@@ -47,7 +47,9 @@ print("reference sites:", {site: draws.shape for site, draws in reference.items(
 # keeps the step size small enough for the neck of the funnel.
 
 nuts_options = (
-    dict(num_chains=2, num_warmup=300, num_samples=300) if QUICK else dict(num_chains=4, num_warmup=1000, num_samples=2500)
+    dict(num_chains=2, num_warmup=300, num_samples=300)
+    if QUICK
+    else dict(num_chains=4, num_warmup=1000, num_samples=2500)
 )
 fit = hz.fit(model, y, method="nuts", key=0, target_accept_prob=0.9, progress_bar=False, **nuts_options)
 print(f"divergent transitions: {fit.diagnostics['num_divergent']}")
@@ -70,7 +72,9 @@ labels = list(comparison)
 mean_errors = np.array([comparison[label]["mean_error"] for label in labels])
 sd_ratios = np.array([comparison[label]["sd_ratio"] for label in labels])
 for label in ("mu", "tau", "theta[0]"):
-    print(f"{label:>9}: mean error {comparison[label]['mean_error']:+.3f} sd, sd ratio {comparison[label]['sd_ratio']:.3f}")
+    print(
+        f"{label:>9}: mean error {comparison[label]['mean_error']:+.3f} sd, sd ratio {comparison[label]['sd_ratio']:.3f}"
+    )
 print(f"largest |mean error| over all parameters: {np.abs(mean_errors).max():.3f} reference sd")
 
 # %%

@@ -129,7 +129,9 @@ fig, axes = plt.subplots(3, num_features, figsize=(1.1 * num_features, 3.6))
 for column in range(num_features):
     axes[0, column].imshow(x_bars[column].reshape(side, side), cmap="gray_r", vmin=0, vmax=2)
     axes[1, column].imshow(true_features[:, cols[column]].reshape(side, side), cmap="gray_r", vmin=0, vmax=1)
-    axes[2, column].imshow(signs[column] * fitted_features[:, rows[column]].reshape(side, side), cmap="gray_r", vmin=0, vmax=1)
+    axes[2, column].imshow(
+        signs[column] * fitted_features[:, rows[column]].reshape(side, side), cmap="gray_r", vmin=0, vmax=1
+    )
     axes[2, column].set_title(f"r = {matched[column]:.2f}", fontsize=8)
 for ax in axes.ravel():
     ax.set_xticks([])

@@ -136,7 +136,9 @@ ax_noise.plot(coordinates, truth["noise"], "k*", ms=11, label="truth")
 for index, (name, draws) in enumerate((("nuts", nuts_draws), ("svi", svi_draws))):
     noise = np.asarray(draws["noise"])
     offset = 0.12 * (index - 0.5)
-    ax_noise.errorbar(coordinates + offset, noise.mean(0), yerr=noise.std(0), fmt="o", ms=4, color=f"C{index}", label=name)
+    ax_noise.errorbar(
+        coordinates + offset, noise.mean(0), yerr=noise.std(0), fmt="o", ms=4, color=f"C{index}", label=name
+    )
 ax_noise.set_xlabel("coordinate")
 ax_noise.set_ylabel("noise sd (posterior mean ± sd)")
 ax_noise.set_title("per-coordinate noise levels")

@@ -51,7 +51,15 @@ print(f"data: {x.shape[0]} images of {x.shape[1]} pixels")
 
 model = hz.models.SparseCoding(64, num_elements, sparsity=1.0)
 fit = hz.fit(
-    model, x, method="svi", key=0, guide="normal", num_steps=num_steps, learning_rate=2e-2, patience=0, progress_bar=False
+    model,
+    x,
+    method="svi",
+    key=0,
+    guide="normal",
+    num_steps=num_steps,
+    learning_rate=2e-2,
+    patience=0,
+    progress_bar=False,
 )
 loss = np.asarray(fit.history["loss"])
 print(f"svi: {fit.diagnostics['num_steps']} steps, final loss per image {loss[-100:].mean() / num_images:.2f}")

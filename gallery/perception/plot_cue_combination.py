@@ -104,12 +104,18 @@ haptic = np.linspace(-40, 40, 401)
 result = causal_inference(visual, haptic, sigma_1=3.0, sigma_2=6.0, prior_sigma=20.0, p_common=0.5)
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
 axes[0].plot(haptic - visual, result["p_common"])
-axes[0].set(xlabel="haptic - visual measurement (mm)", ylabel="P(one cause)", title="posterior probability of a common cause")
+axes[0].set(
+    xlabel="haptic - visual measurement (mm)", ylabel="P(one cause)", title="posterior probability of a common cause"
+)
 axes[1].plot(haptic - visual, result["estimate_1"], label="causal inference")
 measurements = np.stack([np.full_like(haptic, visual), haptic], -1)
 always_fused, _ = combine_cues_with_prior(measurements, np.broadcast_to([3.0, 6.0], measurements.shape), 0.0, 20.0)
 axes[1].plot(haptic - visual, always_fused, ":", label="always fuse")
-axes[1].set(xlabel="haptic - visual measurement (mm)", ylabel="estimate of the visual source (mm)", title="fusion, then segregation")
+axes[1].set(
+    xlabel="haptic - visual measurement (mm)",
+    ylabel="estimate of the visual source (mm)",
+    title="fusion, then segregation",
+)
 axes[1].legend(fontsize=8)
 fig.tight_layout()
 plt.show()

@@ -66,7 +66,9 @@ figure.tight_layout()
 # normal of its slanted edges (the vector average of the edges' normal motions: the
 # horizontal edges contribute none); the thick one stays near horizontal and only slows.
 
-percepts = {name: np.array([np.asarray(posterior_velocity(make(c)).mean) for c in CONTRASTS]) for name, make in movies.items()}
+percepts = {
+    name: np.array([np.asarray(posterior_velocity(make(c)).mean) for c in CONTRASTS]) for name, make in movies.items()
+}
 figure, (ax_direction, ax_speed) = plt.subplots(1, 2, figsize=(10, 3.8))
 for name, velocity in percepts.items():
     ax_direction.semilogx(CONTRASTS, np.degrees(np.arctan2(velocity[:, 1], velocity[:, 0])), "o-", ms=3, label=name)
@@ -109,7 +111,9 @@ ax_grating.set(title="grating, contrast 0.3", xticks=[], yticks=[])
 ax_speed.semilogx(grating_contrasts, perceived, "o", ms=4, label="posterior mean from the movie")
 ax_speed.semilogx(grating_contrasts, closed_form, "-", label="v sp^2 / (sp^2 + sc^2)")
 ax_speed.axhline(1.0, color="k", lw=0.8, label="true speed")
-ax_speed.set(xlabel="contrast", ylabel="perceived speed (pixel / frame)", title="Thompson's effect: slower at low contrast")
+ax_speed.set(
+    xlabel="contrast", ylabel="perceived speed (pixel / frame)", title="Thompson's effect: slower at low contrast"
+)
 ax_speed.legend(fontsize=8)
 figure.tight_layout()
 plt.show()

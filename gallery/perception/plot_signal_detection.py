@@ -30,7 +30,11 @@ from helmholtz.perception.signal_detection import (
 
 QUICK = os.environ.get("HELMHOLTZ_QUICK") == "1"  # small sizes for the test suite
 NUM_TRIALS = 400 if QUICK else 2_000
-NUTS_OPTIONS = dict(num_chains=1, num_warmup=200, num_samples=200) if QUICK else dict(num_chains=4, num_warmup=500, num_samples=1000)
+NUTS_OPTIONS = (
+    dict(num_chains=1, num_warmup=200, num_samples=200)
+    if QUICK
+    else dict(num_chains=4, num_warmup=500, num_samples=1000)
+)
 
 # %%
 # ROC curves
@@ -48,8 +52,12 @@ for value in (0.0, 0.5, 1.0, 2.0, 3.0):
     false_alarms, hits = roc_curve(value, sweep)
     ax_roc.plot(false_alarms, hits, label=f"d' = {value:g} (area {float(area_under_roc(value)):.3f})")
 ax_roc.plot([0.3], [0.9], "ko")
-ax_roc.annotate(f"d' = {float(dprime):.2f}, c = {float(criterion):.2f}", (0.3, 0.9), (0.4, 0.75), arrowprops=dict(arrowstyle="->"))
-ax_roc.set(xlabel="false-alarm rate F", ylabel="hit rate H", title="ROC curves of the equal-variance observer", aspect="equal")
+ax_roc.annotate(
+    f"d' = {float(dprime):.2f}, c = {float(criterion):.2f}", (0.3, 0.9), (0.4, 0.75), arrowprops=dict(arrowstyle="->")
+)
+ax_roc.set(
+    xlabel="false-alarm rate F", ylabel="hit rate H", title="ROC curves of the equal-variance observer", aspect="equal"
+)
 ax_roc.legend(fontsize=8, loc="lower right")
 
 # %%
@@ -94,7 +102,9 @@ draws = {name: np.asarray(value) for name, value in fit.sample(1, 1000).items()}
 for name in ("d_prime", "criterion"):
     low, high = np.percentile(draws[name], [2.5, 97.5])
     inside = "inside" if low < truth[name] < high else "outside"
-    print(f"{name}: posterior mean {draws[name].mean():.3f}, 95% interval ({low:.3f}, {high:.3f}), truth {truth[name]} ({inside})")
+    print(
+        f"{name}: posterior mean {draws[name].mean():.3f}, 95% interval ({low:.3f}, {high:.3f}), truth {truth[name]} ({inside})"
+    )
 
 figure, (ax_draws, ax_fit) = plt.subplots(1, 2, figsize=(10, 4.2))
 ax_draws.plot(draws["d_prime"], draws["criterion"], ".", color="C0", alpha=0.3, ms=3, label="posterior draws")

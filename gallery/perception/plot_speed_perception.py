@@ -30,10 +30,20 @@ from helmholtz.perception.speed import contrast_levels
 QUICK = os.environ.get("HELMHOLTZ_QUICK") == "1"  # small sizes for the test suite
 trials = hz.data.stocker_simoncelli_subject(1)
 if QUICK:  # two reference speeds at contrast 0.5, three test contrasts: a fourteenth of the trials
-    quick = trials["ref_speed_deg_s"].isin([1.0, 4.0]) & (trials["ref_contrast"] == 0.5) & trials["test_contrast"].isin([0.05, 0.2, 0.8])
+    quick = (
+        trials["ref_speed_deg_s"].isin([1.0, 4.0])
+        & (trials["ref_contrast"] == 0.5)
+        & trials["test_contrast"].isin([0.05, 0.2, 0.8])
+    )
     trials = trials[quick].reset_index(drop=True)
 responses = trials["test_seen_faster"].to_numpy(float)
-SVI = dict(method="svi", guide="delta", num_steps=250 if QUICK else 2000, learning_rate=0.04 if QUICK else 0.02, progress_bar=False)
+SVI = dict(
+    method="svi",
+    guide="delta",
+    num_steps=250 if QUICK else 2000,
+    learning_rate=0.04 if QUICK else 0.02,
+    progress_bar=False,
+)
 
 fits, params = {}, {}
 for prior in ("slow", "gaussian", None):
@@ -69,7 +79,14 @@ for prior in ("slow", "gaussian"):
     density = np.exp(log_density - log_density.max())
     density /= np.trapezoid(density, speeds)
     axes[1].plot(speeds, density, label=f"{prior} prior")
-axes[1].set(xscale="log", yscale="log", xlabel="speed (deg/s)", ylabel="prior density", title="the fitted speed priors", ylim=(1e-6, None))
+axes[1].set(
+    xscale="log",
+    yscale="log",
+    xlabel="speed (deg/s)",
+    ylabel="prior density",
+    title="the fitted speed priors",
+    ylim=(1e-6, None),
+)
 axes[1].legend(fontsize=8)
 fig.tight_layout()
 
@@ -86,7 +103,11 @@ fig, ax = plt.subplots(figsize=(5.5, 3.8))
 ratio = np.log2(trials["test_speed_deg_s"] / trials["ref_speed_deg_s"]).to_numpy()
 bins = np.linspace(-1.5, 1.5, 13)
 for test_contrast, color in zip((0.05, 0.2, 0.8), ("C0", "C1", "C2")):
-    chosen = (trials["ref_speed_deg_s"] == 4.0) & (trials["ref_contrast"] == 0.5) & (trials["test_contrast"] == test_contrast)
+    chosen = (
+        (trials["ref_speed_deg_s"] == 4.0)
+        & (trials["ref_contrast"] == 0.5)
+        & (trials["test_contrast"] == test_contrast)
+    )
     chosen = chosen.to_numpy()
     which = np.digitize(ratio[chosen], bins)
     centres = [ratio[chosen][which == b].mean() for b in np.unique(which)]
@@ -141,7 +162,11 @@ fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
 for subject in subjects:
     table = hz.data.stocker_simoncelli_subject(subject)
     if QUICK:
-        table = table[table["ref_speed_deg_s"].isin([1.0, 4.0]) & (table["ref_contrast"] == 0.5) & table["test_contrast"].isin([0.05, 0.2, 0.8])].reset_index(drop=True)
+        table = table[
+            table["ref_speed_deg_s"].isin([1.0, 4.0])
+            & (table["ref_contrast"] == 0.5)
+            & table["test_contrast"].isin([0.05, 0.2, 0.8])
+        ].reset_index(drop=True)
     experiment = speed_experiment(table, grid_size=128 if QUICK else 256)
     fit = hz.fit(experiment, table["test_seen_faster"].to_numpy(float), key=0, **SVI)
     fitted = jax.tree.map(lambda draws: np.asarray(draws[0]), fit.sample(0, 1))
@@ -150,7 +175,14 @@ for subject in subjects:
     density = np.exp(log_density - log_density.max())
     axes[1].plot(speeds, density / np.trapezoid(density, speeds), label=f"subject {subject}")
 axes[0].set(xscale="log", xlabel="contrast", ylabel="likelihood width (log speed)", title="noise, per observer")
-axes[1].set(xscale="log", yscale="log", xlabel="speed (deg/s)", ylabel="prior density", title="speed prior, per observer", ylim=(1e-6, None))
+axes[1].set(
+    xscale="log",
+    yscale="log",
+    xlabel="speed (deg/s)",
+    ylabel="prior density",
+    title="speed prior, per observer",
+    ylim=(1e-6, None),
+)
 for ax in axes:
     ax.legend(fontsize=8)
 fig.tight_layout()

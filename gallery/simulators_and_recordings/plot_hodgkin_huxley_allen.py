@@ -34,7 +34,9 @@ NUM_ROUNDS = 1 if QUICK else 4
 recording, what = default_recording()
 if QUICK:
     recording = recording.window(100.0, 500.0)  # the first 300 ms of the step
-print(f"fitting {what}: step of {recording.stimulus_amplitude * 1000:.0f} pA, {recording.duration:.0f} ms at dt = {recording.dt} ms")
+print(
+    f"fitting {what}: step of {recording.stimulus_amplitude * 1000:.0f} pA, {recording.duration:.0f} ms at dt = {recording.dt} ms"
+)
 
 # %%
 # The model and its summary statistics
@@ -68,7 +70,15 @@ figure.tight_layout()
 # rounds of 5,000, the second to fourth rounds explore the corner of the prior where the
 # cell sits depolarised by the step yet fires at its recorded rate.
 
-fit = hz.fit(model, recording.voltage, method="npe", key=0, num_simulations=NUM_SIMULATIONS, num_rounds=NUM_ROUNDS, progress_bar=False)
+fit = hz.fit(
+    model,
+    recording.voltage,
+    method="npe",
+    key=0,
+    num_simulations=NUM_SIMULATIONS,
+    num_rounds=NUM_ROUNDS,
+    progress_bar=False,
+)
 print("simulations per round:", fit.diagnostics["num_simulations"], "invalid:", fit.diagnostics["num_invalid"])
 print(fit.summary(kind="stats"))
 
@@ -103,5 +113,7 @@ axes.ravel()[-1].set_visible(False)
 figure.suptitle("posterior predictive summary statistics (histograms) and the recording's (lines)", fontsize=9)
 figure.tight_layout()
 spikes = names.index("spike_count")
-print(f"spike count: recorded {check['observed'][spikes]:.0f}, at the posterior mode {np.median(check['at_mode'][:, spikes]):.0f}")
+print(
+    f"spike count: recorded {check['observed'][spikes]:.0f}, at the posterior mode {np.median(check['at_mode'][:, spikes]):.0f}"
+)
 plt.show()

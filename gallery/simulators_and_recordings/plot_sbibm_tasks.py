@@ -24,7 +24,10 @@ QUICK = os.environ.get("HELMHOLTZ_QUICK") == "1"  # small sizes for the test sui
 NUM_SIMULATIONS = 500 if QUICK else 10_000
 NUM_DRAWS = 300 if QUICK else 2_000
 # sbibm's published NPE C2ST at 10^3 and 10^4 simulations (mean over 10 observations).
-PUBLISHED = {"two_moons": {1_000: 0.725, 10_000: 0.606}, "slcp": {1_000: 0.975, 10_000: 0.901}}  # quick mode: 500 (none)
+PUBLISHED = {
+    "two_moons": {1_000: 0.725, 10_000: 0.606},
+    "slcp": {1_000: 0.975, 10_000: 0.901},
+}  # quick mode: 500 (none)
 
 # %%
 # Fit each task once, score one observation
@@ -41,7 +44,10 @@ for name in ["two_moons", "slcp"]:
     score = hz.diagnostics.c2st(draws, reference[0][:NUM_DRAWS])
     results[name] = (draws, reference[0][:NUM_DRAWS], true_parameters[0], score)
     published = PUBLISHED[name].get(NUM_SIMULATIONS)
-    print(f"{name}: C2ST {score:.3f} with {NUM_SIMULATIONS} simulations" + (f" (published NPE: {published:.3f})" if published else ""))
+    print(
+        f"{name}: C2ST {score:.3f} with {NUM_SIMULATIONS} simulations"
+        + (f" (published NPE: {published:.3f})" if published else "")
+    )
 
 # %%
 # The posteriors against the reference

@@ -30,27 +30,53 @@ QUICK = os.environ.get("HELMHOLTZ_QUICK") == "1"  # small sizes for the test sui
 # 100 bins of 10 ms per trial, 30 neurons; training, validation (for early stopping)
 # and test trials.
 num_trials = 150 if QUICK else 1000
-spikes = hz.data.lorenz_spikes(0, num_trials=num_trials, num_neurons=30, num_bins=100, bin_width=0.01,
-                               lorenz_time_per_bin=0.01, baseline_rate_hz=15.0)
+spikes = hz.data.lorenz_spikes(
+    0,
+    num_trials=num_trials,
+    num_neurons=30,
+    num_bins=100,
+    bin_width=0.01,
+    lorenz_time_per_bin=0.01,
+    baseline_rate_hz=15.0,
+)
 train, validation, test = np.split(spikes.counts, [int(0.7 * num_trials), int(0.8 * num_trials)])
-test_rates = spikes.rates[int(0.8 * num_trials):]
+test_rates = spikes.rates[int(0.8 * num_trials) :]
 held_in, held_out = list(range(24)), list(range(24, 30))
 
 # %%
 # Fit LFADS
 # ---------
-model = LFADS(30, 100, generator_dim=16 if QUICK else 64, factor_dim=3, encoder_dim=16 if QUICK else 64,
-              encoded_neurons=tuple(held_in))
-fit = hz.fit(model, train, method="vae", key=0, num_steps=100 if QUICK else 20_000, batch_size=64, learning_rate=5e-3,
-             check_every=100 if QUICK else 500, patience=6, validation=validation, progress_bar=False)
+model = LFADS(
+    30,
+    100,
+    generator_dim=16 if QUICK else 64,
+    factor_dim=3,
+    encoder_dim=16 if QUICK else 64,
+    encoded_neurons=tuple(held_in),
+)
+fit = hz.fit(
+    model,
+    train,
+    method="vae",
+    key=0,
+    num_steps=100 if QUICK else 20_000,
+    batch_size=64,
+    learning_rate=5e-3,
+    check_every=100 if QUICK else 500,
+    patience=6,
+    validation=validation,
+    progress_bar=False,
+)
 initial = fit.encode(test)["initial_condition"].mean
 lfads_rates = np.asarray(model.rates(fit.posterior.model_params, initial))
 factors = np.asarray(model.factors(fit.posterior.model_params, initial))
 baseline = smoothing_baseline(train, test, held_in, held_out, width=4)
 rates = {"LFADS": lfads_rates, "smoothing + GLM": baseline, "true rates": test_rates}
 for name, estimate in rates.items():
-    print(f"{name:>16}: co-bps {bits_per_spike(estimate[..., held_out], test[..., held_out]):.3f}, "
-          f"R^2 held-out {rate_r_squared(estimate[..., held_out], test_rates[..., held_out]):.2f}")
+    print(
+        f"{name:>16}: co-bps {bits_per_spike(estimate[..., held_out], test[..., held_out]):.3f}, "
+        f"R^2 held-out {rate_r_squared(estimate[..., held_out], test_rates[..., held_out]):.2f}"
+    )
 
 # %%
 # Held-out neurons on one test trial
@@ -72,7 +98,7 @@ fig.tight_layout()
 # --------------------------------
 # LFADS's three factors, mapped linearly onto the true (standardised) Lorenz state by
 # least squares over the test trials: the attractor comes back, smoothly, trial by trial.
-latents = spikes.latents[int(0.8 * num_trials):]
+latents = spikes.latents[int(0.8 * num_trials) :]
 design = np.column_stack([factors.reshape(-1, 3), np.ones(factors.shape[0] * 100)])
 mapping, *_ = np.linalg.lstsq(design, latents.reshape(-1, 3), rcond=None)
 aligned = (design @ mapping).reshape(latents.shape)

@@ -56,10 +56,21 @@ y = np.asarray(y)
 # fitted C is a rotation of the true one. We judge the fit by what does not depend on
 # the rotation: the noise, the eigenvalues of A, and the denoised signal.
 
-fit = hz.fit(model, y, method="svi", guide="full-rank", key=key_fit, num_steps=2_000 if QUICK else 10_000, learning_rate=0.03 if QUICK else 0.01, progress_bar=False)
+fit = hz.fit(
+    model,
+    y,
+    method="svi",
+    guide="full-rank",
+    key=key_fit,
+    num_steps=2_000 if QUICK else 10_000,
+    learning_rate=0.03 if QUICK else 0.01,
+    progress_bar=False,
+)
 draws = fit.sample(1, 100 if QUICK else 300)
 noise = np.asarray(draws["noise"])
-print(f"noise sd: true 1.5, posterior mean {noise.mean():.2f} (range over channels {noise.mean(0).min():.2f}-{noise.mean(0).max():.2f})")
+print(
+    f"noise sd: true 1.5, posterior mean {noise.mean():.2f} (range over channels {noise.mean(0).min():.2f}-{noise.mean(0).max():.2f})"
+)
 eigenvalues = np.abs(np.linalg.eigvals(np.asarray(draws["dynamics_matrix"])))
 print(f"|eigenvalues of A|: true 0.97, posterior mean {eigenvalues.mean():.3f}")
 
@@ -94,7 +105,15 @@ for ax, channel in zip(axes, range(3)):
     ax.plot(time, y[:, channel], ".", color="0.6", ms=3, label="recorded")
     ax.plot(time, clean[:, channel], color="k", lw=1, label="noise-free truth")
     ax.plot(time, signal_mean[:, channel], color="tab:blue", lw=1.5, label="smoothed (posterior mean)")
-    ax.fill_between(time, signal_mean[:, channel] - 2 * signal_sd[:, channel], signal_mean[:, channel] + 2 * signal_sd[:, channel], color="tab:blue", alpha=0.25, lw=0, label="+-2 sd")
+    ax.fill_between(
+        time,
+        signal_mean[:, channel] - 2 * signal_sd[:, channel],
+        signal_mean[:, channel] + 2 * signal_sd[:, channel],
+        color="tab:blue",
+        alpha=0.25,
+        lw=0,
+        label="+-2 sd",
+    )
     ax.set_ylabel(f"channel {channel}")
 axes[0].legend(fontsize=8, ncols=4, loc="upper right")
 axes[-1].set_xlabel("time step")

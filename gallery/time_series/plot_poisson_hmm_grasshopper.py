@@ -45,7 +45,11 @@ print(f"{len(recording.spike_times)} spikes in {recording.duration:.0f} s; spike
 
 model = HiddenMarkovModel(num_states=3, obs_dim=1, emission="poisson", stickiness=5.0, rate_mean=float(counts.mean()))
 x = counts[:, None].astype(float)
-sizes = dict(num_warmup=150, num_samples=150, num_chains=1) if QUICK else dict(num_warmup=1000, num_samples=1000, num_chains=2)
+sizes = (
+    dict(num_warmup=150, num_samples=150, num_chains=1)
+    if QUICK
+    else dict(num_warmup=1000, num_samples=1000, num_chains=2)
+)
 fit = hz.fit(model, x, method="nuts", key=0, progress_bar=False, **sizes)
 draws = model.identifiable_parameters(fit.sample(1, 500))  # states ordered by their rate
 rates_hz = np.asarray(draws["rates"][..., 0]) / bin_width
@@ -65,7 +69,10 @@ posterior_mean = {name: np.asarray(value).mean(0) for name, value in draws.items
 smoothed = np.asarray(model.smoother(posterior_mean, x).smoothed_probs)
 viterbi = np.asarray(model.most_likely_states(posterior_mean, x))
 switches = np.flatnonzero(np.diff(viterbi)) + 1
-print("Viterbi regimes (start time s, regime):", [(round(float(t) * bin_width, 2), int(viterbi[t])) for t in np.r_[0, switches]])
+print(
+    "Viterbi regimes (start time s, regime):",
+    [(round(float(t) * bin_width, 2), int(viterbi[t])) for t in np.r_[0, switches]],
+)
 
 time = (np.arange(len(counts)) + 0.5) * bin_width
 colors = ["tab:blue", "tab:orange", "tab:red"]

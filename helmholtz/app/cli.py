@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 
-
 def _parse_value(text: str):
     for cast in (int, float):
         try:
@@ -28,8 +27,8 @@ def _parse_options(pairs: list[str]) -> dict:
 
 
 def command_models(args) -> int:
-    from helmholtz.inference import methods_for
     from helmholtz.app.zoo import ZOO
+    from helmholtz.inference import methods_for
 
     width = max(map(len, ZOO))
     for entry in ZOO.values():
@@ -43,8 +42,8 @@ def command_fit(args) -> int:
     import pandas as pd
 
     import helmholtz
-    from helmholtz.app.zoo import ZOO
     from helmholtz.app.report import write_report
+    from helmholtz.app.zoo import ZOO
 
     if args.model not in ZOO:
         raise SystemExit(f"helmholtz: unknown model {args.model!r}; `helmholtz models` lists them: {', '.join(ZOO)}")
@@ -62,20 +61,29 @@ def _report_recording_fit(fit, written, what: str) -> None:
     summary = json.loads(written["summary"].read_text())
     print(f"fitted {what}")
     print(f"simulations per round: {summary['simulations']}, invalid (excluded): {summary['invalid_simulations']}")
-    print(f"spike count: recorded {summary['observed_spike_count']:.0f}, at the posterior mode {summary['spike_count_at_mode']:.0f}")
-    print(f"resting potential: recorded {summary['observed_rest_mean']:.1f} mV, at the posterior mode {summary['rest_mean_at_mode']:.1f} mV")
+    print(
+        f"spike count: recorded {summary['observed_spike_count']:.0f}, at the posterior mode {summary['spike_count_at_mode']:.0f}"
+    )
+    print(
+        f"resting potential: recorded {summary['observed_rest_mean']:.1f} mV, at the posterior mode {summary['rest_mean_at_mode']:.1f} mV"
+    )
     print("posterior mode: " + ", ".join(f"{name}={value:.3g}" for name, value in summary["posterior_mode"].items()))
     print("\nwrote " + ", ".join(str(path) for path in written.values()))
 
 
 def command_fit_recording(args) -> int:
     """Fit the cortical Hodgkin-Huxley model to a recording file by NPE."""
-    from helmholtz.data.recordings import load_recording
     from helmholtz.app.recording_fit import fit_recording
+    from helmholtz.data.recordings import load_recording
 
     recording = load_recording(args.path, sweep=args.sweep)
     fit, written = fit_recording(
-        recording, out=args.out, key=args.key, num_simulations=args.num_simulations, num_rounds=args.num_rounds, simulation_bank=args.simulation_bank
+        recording,
+        out=args.out,
+        key=args.key,
+        num_simulations=args.num_simulations,
+        num_rounds=args.num_rounds,
+        simulation_bank=args.simulation_bank,
     )
     _report_recording_fit(fit, written, f"{recording.name} ({recording.source})")
     return 0
@@ -87,7 +95,9 @@ def command_demo(args) -> int:
 
     recording, what = default_recording()
     print(f"demo: fitting the cortical Hodgkin-Huxley model to {what} by NPE")
-    fit, written = fit_recording(recording, out=args.out, key=args.key, num_simulations=args.num_simulations, num_rounds=args.num_rounds)
+    fit, written = fit_recording(
+        recording, out=args.out, key=args.key, num_simulations=args.num_simulations, num_rounds=args.num_rounds
+    )
     _report_recording_fit(fit, written, what)
     return 0
 
@@ -124,7 +134,9 @@ def command_gallery(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="helmholtz", description="A probabilistic-programming model zoo on JAX.")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("models", help="list the zoo's models and the back ends that fit each").set_defaults(run=command_models)
+    commands.add_parser("models", help="list the zoo's models and the back ends that fit each").set_defaults(
+        run=command_models
+    )
 
     fit = commands.add_parser("fit", help="fit a zoo model to a data file and write a report")
     fit.add_argument("model", help="a model name from `helmholtz models`")
@@ -132,28 +144,40 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--method", required=True, help="back end: nuts, svi, ...")
     fit.add_argument("--out", required=True, type=Path, help="folder for the report")
     fit.add_argument("--key", type=int, default=0, help="random seed (default 0)")
-    fit.add_argument("--model-option", action="append", default=[], metavar="NAME=VALUE", help="model option, e.g. latent_dim=3")
-    fit.add_argument("--option", action="append", default=[], metavar="NAME=VALUE", help="back-end option, e.g. num_samples=2000")
+    fit.add_argument(
+        "--model-option", action="append", default=[], metavar="NAME=VALUE", help="model option, e.g. latent_dim=3"
+    )
+    fit.add_argument(
+        "--option", action="append", default=[], metavar="NAME=VALUE", help="back-end option, e.g. num_samples=2000"
+    )
     fit.set_defaults(run=command_fit)
 
     recording = commands.add_parser("fit-recording", help="fit the cortical Hodgkin-Huxley model to a recording (NPE)")
     recording.add_argument("path", help="recording: .npz (Allen excerpt), .nwb, .abf or .csv")
     recording.add_argument("--out", type=Path, default=Path("recording-report"), help="folder for the report")
     recording.add_argument("--sweep", type=int, default=None, help="sweep number, for files with several")
-    recording.add_argument("--simulation-bank", type=Path, default=None, help="folder keeping simulations, so a rerun resumes")
+    recording.add_argument(
+        "--simulation-bank", type=Path, default=None, help="folder keeping simulations, so a rerun resumes"
+    )
     demo = commands.add_parser("demo", help="the main job: fit HH to the default recording")
     demo.add_argument("--out", type=Path, default=Path("demo-report"))
     for command in (recording, demo):
         command.add_argument("--key", type=int, default=0, help="random seed (default 0)")
-        command.add_argument("--num-simulations", type=int, default=20_000, help="simulations over all rounds (default 20,000)")
+        command.add_argument(
+            "--num-simulations", type=int, default=20_000, help="simulations over all rounds (default 20,000)"
+        )
         command.add_argument("--num-rounds", type=int, default=4, help="NPE rounds, truncated proposals (default 4)")
     recording.set_defaults(run=command_fit_recording)
     demo.set_defaults(run=command_demo)
 
     site = commands.add_parser("gallery", help="open the example gallery and documentation, building it if missing")
-    site.add_argument("--quick", action="store_true", help="small sizes, warnings as errors (docs/_build/quick; what CI builds)")
+    site.add_argument(
+        "--quick", action="store_true", help="small sizes, warnings as errors (docs/_build/quick; what CI builds)"
+    )
     site.add_argument("--rebuild", action="store_true", help="build even if the site exists")
-    site.add_argument("--serve", action="store_true", help="serve it over HTTP on localhost instead of opening the file")
+    site.add_argument(
+        "--serve", action="store_true", help="serve it over HTTP on localhost instead of opening the file"
+    )
     site.add_argument("--port", type=int, default=8000, help="port for --serve (default 8000)")
     site.add_argument("--no-open", action="store_true", help="do not open a web browser")
     site.set_defaults(run=command_gallery)

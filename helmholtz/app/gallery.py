@@ -40,9 +40,23 @@ def build(*, quick: bool, log=None) -> subprocess.Popen:
         shutil.rmtree(DOCS / generated, ignore_errors=True)
     strict = ["-W", "--keep-going"] if quick else []
     # -E: a fresh environment, so every page is rebuilt from what this build executed.
-    command = [sys.executable, "-m", "sphinx", "-b", "html", "-E", *strict, "-d", str(BUILD / "doctrees" / out.name), str(DOCS), str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "sphinx",
+        "-b",
+        "html",
+        "-E",
+        *strict,
+        "-d",
+        str(BUILD / "doctrees" / out.name),
+        str(DOCS),
+        str(out),
+    ]
     env = {**os.environ, "HELMHOLTZ_QUICK": "1" if quick else "0", "MPLBACKEND": "Agg"}
-    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT if log else None, text=True)
+    return subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT if log else None, text=True
+    )
 
 
 def server(directory: Path, port: int = 8000) -> http.server.ThreadingHTTPServer:

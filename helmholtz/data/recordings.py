@@ -15,10 +15,10 @@ import os
 import re
 import urllib.request
 import zipfile
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
 
 import h5py
 import numpy as np
@@ -36,15 +36,15 @@ ALLEN_QUERY = (
 ALLEN_HOST = "https://celltypes.brain-map.org"
 # Factors to mV and nA, keyed by the lower-cased unit names the file formats use.
 TO_MILLIVOLTS = {"mv": 1.0, "millivolts": 1.0, "v": 1e3, "volt": 1e3, "volts": 1e3}
-TO_NANOAMPERES = {"na": 1.0, "pa": 1e-3, "ua": 1e3, "a": 1e9, "amp": 1e9, "amps": 1e9,
-                  "ampere": 1e9, "amperes": 1e9}
+TO_NANOAMPERES = {"na": 1.0, "pa": 1e-3, "ua": 1e3, "a": 1e9, "amp": 1e9, "amps": 1e9, "ampere": 1e9, "amperes": 1e9}
 
 
 def _require_finite(array: np.ndarray, what: str) -> None:
     bad = np.flatnonzero(~np.isfinite(array))
     if bad.size:
-        raise ValueError(f"{what} holds {bad.size} NaN/inf values (first at index {bad[0]}); "
-                         "expected finite numbers throughout")
+        raise ValueError(
+            f"{what} holds {bad.size} NaN/inf values (first at index {bad[0]}); expected finite numbers throughout"
+        )
 
 
 @dataclass(frozen=True, eq=False)  # eq on arrays would be ambiguous, so identity it is
@@ -69,8 +69,10 @@ class Recording:
         voltage = np.array(self.voltage, dtype=np.float32)
         current = np.array(self.current, dtype=np.float32)
         if voltage.ndim != 1 or voltage.shape != current.shape or voltage.size < 2:
-            raise ValueError(f"{where}: voltage and current must be 1-D of the same length "
-                             f">= 2; got shapes {voltage.shape} and {current.shape}")
+            raise ValueError(
+                f"{where}: voltage and current must be 1-D of the same length "
+                f">= 2; got shapes {voltage.shape} and {current.shape}"
+            )
         _require_finite(voltage, f"{where}: voltage")
         _require_finite(current, f"{where}: current")
         dt = float(self.dt)
@@ -78,21 +80,30 @@ class Recording:
             raise ValueError(f"{where}: dt must be a positive number of ms; got {dt}")
         peak = float(np.abs(voltage).max())
         if peak < 1.0:
-            raise ValueError(f"{where}: voltage looks like volts (max |V| = {peak:.3g}); "
-                             "expected millivolts, multiply by 1000")
+            raise ValueError(
+                f"{where}: voltage looks like volts (max |V| = {peak:.3g}); expected millivolts, multiply by 1000"
+            )
         if peak > 1000.0:
-            raise ValueError(f"{where}: voltage reaches |V| = {peak:.4g}, not a membrane "
-                             "potential in millivolts (expected within +-1000 mV)")
+            raise ValueError(
+                f"{where}: voltage reaches |V| = {peak:.4g}, not a membrane "
+                "potential in millivolts (expected within +-1000 mV)"
+            )
         duration = voltage.size * dt
         if not 0.0 <= self.stim_on < self.stim_off <= duration:
-            raise ValueError(f"{where}: need 0 <= stim_on < stim_off <= duration; got "
-                             f"stim_on={self.stim_on}, stim_off={self.stim_off}, "
-                             f"duration={duration} ms")
+            raise ValueError(
+                f"{where}: need 0 <= stim_on < stim_off <= duration; got "
+                f"stim_on={self.stim_on}, stim_off={self.stim_off}, "
+                f"duration={duration} ms"
+            )
         for array in (voltage, current):
             array.setflags(write=False)
-        for field, value in (("voltage", voltage), ("current", current), ("dt", dt),
-                             ("stim_on", float(self.stim_on)),
-                             ("stim_off", float(self.stim_off))):
+        for field, value in (
+            ("voltage", voltage),
+            ("current", current),
+            ("dt", dt),
+            ("stim_on", float(self.stim_on)),
+            ("stim_off", float(self.stim_off)),
+        ):
             object.__setattr__(self, field, value)
 
     @property
@@ -120,16 +131,17 @@ class Recording:
         """A copy cropped to [start_ms, stop_ms), with the step times shifted to match."""
         first, stop = int(round(start_ms / self.dt)), int(round(stop_ms / self.dt))
         if not 0 <= first < stop <= self.num_samples:
-            raise ValueError(f"window [{start_ms}, {stop_ms}) ms is empty or outside the "
-                             f"sweep [0, {self.duration}) ms")
+            raise ValueError(f"window [{start_ms}, {stop_ms}) ms is empty or outside the sweep [0, {self.duration}) ms")
         offset, length = first * self.dt, (stop - first) * self.dt
         stim_on = min(max(self.stim_on - offset, 0.0), length)
         stim_off = min(max(self.stim_off - offset, 0.0), length)
         if stim_on >= stim_off:
-            raise ValueError(f"window [{start_ms}, {stop_ms}) ms misses the current step "
-                             f"[{self.stim_on}, {self.stim_off}] ms")
-        return replace(self, voltage=self.voltage[first:stop], current=self.current[first:stop],
-                       stim_on=stim_on, stim_off=stim_off)
+            raise ValueError(
+                f"window [{start_ms}, {stop_ms}) ms misses the current step [{self.stim_on}, {self.stim_off}] ms"
+            )
+        return replace(
+            self, voltage=self.voltage[first:stop], current=self.current[first:stop], stim_on=stim_on, stim_off=stim_off
+        )
 
 
 def detect_step(current: np.ndarray, dt: float) -> tuple[float, float]:
@@ -166,8 +178,7 @@ def load_recording(path: str | os.PathLike, *, sweep: int | None = None) -> Reco
         raise FileNotFoundError(f"no such recording file: {path}")
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
-        raise ValueError(f"{path}: unknown recording format {suffix!r}; supported: "
-                         f"{', '.join(SUFFIXES)}")
+        raise ValueError(f"{path}: unknown recording format {suffix!r}; supported: {', '.join(SUFFIXES)}")
     if sweep is not None and suffix in (".npz", ".csv"):
         raise ValueError(f"{path}: a {suffix} file holds a single sweep; leave sweep=None")
     loader = {".npz": _load_npz, ".nwb": _load_nwb, ".abf": _load_abf, ".csv": _load_csv}
@@ -185,8 +196,7 @@ def _unit_key(unit) -> str:
 
 def _unit_factor(unit, table: dict, what: str, path: Path) -> float:
     if _unit_key(unit) not in table:
-        raise ValueError(f"{path}: {what} unit {_unit_key(unit)!r} not understood; expected "
-                         f"one of {sorted(table)}")
+        raise ValueError(f"{path}: {what} unit {_unit_key(unit)!r} not understood; expected one of {sorted(table)}")
     return table[_unit_key(unit)]
 
 
@@ -202,8 +212,10 @@ def _load_npz(path: Path, sweep):
             raise ValueError(f"{path}: cannot read as a NumPy .npz archive ({exc})") from exc
     missing = [key for key in NPZ_KEYS if key not in values]
     if missing:
-        raise ValueError(f"{path}: missing keys {missing}; expected the Allen layout "
-                         f"{', '.join(NPZ_KEYS)} (see shared/reference/allen_cell_types)")
+        raise ValueError(
+            f"{path}: missing keys {missing}; expected the Allen layout "
+            f"{', '.join(NPZ_KEYS)} (see shared/reference/allen_cell_types)"
+        )
     current = values["current_uA"].astype(np.float64) * TO_NANOAMPERES["ua"]
     window = (float(values["stim_on_ms"]), float(values["stim_off_ms"]))
     return values["voltage_mV"], current, float(values["dt_ms"]), window
@@ -215,11 +227,12 @@ def _load_csv(path: Path, sweep):
     except UnicodeDecodeError as exc:
         raise ValueError(f"{path}: cannot read as CSV text ({exc})") from exc
     columns = [name.strip() for name in (lines[0].split(",") if lines else [])]
-    wanted = {"time": {"time_ms": 1.0},
-              "voltage": {f"voltage_{u}": TO_MILLIVOLTS[u.lower()] for u in ("mV", "V")},
-              "current": {f"current_{u}": TO_NANOAMPERES[u.lower()] for u in ("nA", "pA", "A")}}
-    found = {what: next(((c, f) for c, f in options.items() if c in columns), None)
-             for what, options in wanted.items()}
+    wanted = {
+        "time": {"time_ms": 1.0},
+        "voltage": {f"voltage_{u}": TO_MILLIVOLTS[u.lower()] for u in ("mV", "V")},
+        "current": {f"current_{u}": TO_NANOAMPERES[u.lower()] for u in ("nA", "pA", "A")},
+    }
+    found = {what: next(((c, f) for c, f in options.items() if c in columns), None) for what, options in wanted.items()}
     missing = [" or ".join(wanted[what]) for what, hit in found.items() if hit is None]
     if missing:
         raise ValueError(f"{path}: missing columns {missing}; header has {columns}")
@@ -230,14 +243,15 @@ def _load_csv(path: Path, sweep):
     except ValueError as exc:
         raise ValueError(f"{path}: rows below the header are not all numbers ({exc})") from exc
     if table.shape[1] != len(columns):
-        raise ValueError(f"{path}: header names {len(columns)} columns, rows hold "
-                         f"{table.shape[1]}")
+        raise ValueError(f"{path}: header names {len(columns)} columns, rows hold {table.shape[1]}")
     time, voltage, current = (table[:, columns.index(c)] * f for c, f in found.values())
     steps = np.diff(time)
     dt = (time[-1] - time[0]) / (time.size - 1)
     if not dt > 0 or np.max(np.abs(steps - dt)) > 1e-6 * dt:
-        raise ValueError(f"{path}: time_ms must increase in uniform steps (within 1e-6 "
-                         f"relative); steps range {steps.min()} .. {steps.max()} ms")
+        raise ValueError(
+            f"{path}: time_ms must increase in uniform steps (within 1e-6 "
+            f"relative); steps range {steps.min()} .. {steps.max()} ms"
+        )
     return voltage, current, dt, None
 
 
@@ -253,13 +267,14 @@ def _load_abf(path: Path, sweep):
         raise ValueError(f"{path}: has no sweep {sweep}; available: {list(abf.sweepList)}")
     abf.setSweep(index)
     if _unit_key(abf.sweepUnitsY) in TO_NANOAMPERES:
-        raise ValueError(f"{path}: holds no current-clamp sweep (recorded channel is in "
-                         f"{abf.sweepUnitsY}, a voltage-clamp recording)")
+        raise ValueError(
+            f"{path}: holds no current-clamp sweep (recorded channel is in "
+            f"{abf.sweepUnitsY}, a voltage-clamp recording)"
+        )
     voltage = abf.sweepY * _unit_factor(abf.sweepUnitsY, TO_MILLIVOLTS, "voltage", path)
     command = np.asarray(abf.sweepC, dtype=np.float64)
     if np.all(np.isnan(command)):
-        raise ValueError(f"{path}: has no command waveform (empty epoch table), so the "
-                         "injected current is unknown")
+        raise ValueError(f"{path}: has no command waveform (empty epoch table), so the injected current is unknown")
     # Blank DAC units are common in ABF1; Clampex commands current clamp in pA.
     command_unit = _unit_key(abf.sweepUnitsC) or "pa"
     current = command * _unit_factor(command_unit, TO_NANOAMPERES, "command", path)
@@ -274,8 +289,7 @@ def _load_nwb(path: Path, sweep):
         raise ValueError(f"{path}: cannot read as an HDF5/NWB file ({exc})") from exc
     if is_nwb1:
         recording = _read_allen_nwb1(path, sweep)
-        return (recording.voltage, recording.current, recording.dt,
-                (recording.stim_on, recording.stim_off))
+        return (recording.voltage, recording.current, recording.dt, (recording.stim_on, recording.stim_off))
     from pynwb import NWBHDF5IO  # imported here: pynwb is slow to import
     from pynwb.icephys import CurrentClampSeries, CurrentClampStimulusSeries
 
@@ -287,8 +301,10 @@ def _load_nwb(path: Path, sweep):
         clamps = [s for s in nwb.acquisition.values() if isinstance(s, CurrentClampSeries)]
         if not clamps:
             found = sorted({type(s).__name__ for s in nwb.acquisition.values()})
-            raise ValueError(f"{path}: holds no current-clamp sweep (no CurrentClampSeries "
-                             f"in acquisition; found {found or 'nothing'})")
+            raise ValueError(
+                f"{path}: holds no current-clamp sweep (no CurrentClampSeries "
+                f"in acquisition; found {found or 'nothing'})"
+            )
         numbers = [None if s.sweep_number is None else int(s.sweep_number) for s in clamps]
         if sweep is None:
             series = clamps[0]
@@ -300,10 +316,8 @@ def _load_nwb(path: Path, sweep):
             raise ValueError(f"{path}: has no sweep {sweep}; sweep numbers: {numbers}")
         stimuli = [s for s in nwb.stimulus.values() if isinstance(s, CurrentClampStimulusSeries)]
         if not stimuli:
-            raise ValueError(f"{path}: has no CurrentClampStimulusSeries, so the injected "
-                             "current is unknown")
-        matching = [s for s in stimuli
-                    if s.sweep_number is not None and s.sweep_number == series.sweep_number]
+            raise ValueError(f"{path}: has no CurrentClampStimulusSeries, so the injected current is unknown")
+        matching = [s for s in stimuli if s.sweep_number is not None and s.sweep_number == series.sweep_number]
         stimulus = (matching or stimuli)[0]
         voltage = _nwb2_values(series, TO_MILLIVOLTS, "voltage", path)
         current = _nwb2_values(stimulus, TO_NANOAMPERES, "stimulus", path)
@@ -336,21 +350,24 @@ def _read_allen_nwb1(path: str | os.PathLike, sweep_number: int | None) -> Recor
             traces = {part: group[f"{part}/timeseries/data"] for part in ("response", "stimulus")}
             rate = float(group["response/timeseries/starting_time"].attrs["rate"])
         except KeyError as exc:
-            raise ValueError(f"{path}: Sweep_{number} is not in the Allen NWB 1 layout "
-                             f"(missing {exc})") from exc
-        units = {part: traces[part].attrs.get("unit", default)
-                 for part, default in (("response", "volts"), ("stimulus", "amperes"))}
+            raise ValueError(f"{path}: Sweep_{number} is not in the Allen NWB 1 layout (missing {exc})") from exc
+        units = {
+            part: traces[part].attrs.get("unit", default)
+            for part, default in (("response", "volts"), ("stimulus", "amperes"))
+        }
         if _unit_key(units["response"]) in TO_NANOAMPERES:
-            raise ValueError(f"{path}: sweep {number} holds no current-clamp sweep (response "
-                             "is a current: voltage clamp)")
-        values = {part: np.asarray(traces[part][()], dtype=np.float64)
-                  * float(traces[part].attrs.get("conversion", 1.0)) for part in traces}
+            raise ValueError(
+                f"{path}: sweep {number} holds no current-clamp sweep (response is a current: voltage clamp)"
+            )
+        values = {
+            part: np.asarray(traces[part][()], dtype=np.float64) * float(traces[part].attrs.get("conversion", 1.0))
+            for part in traces
+        }
     voltage = values["response"] * _unit_factor(units["response"], TO_MILLIVOLTS, "voltage", path)
     current = values["stimulus"] * _unit_factor(units["stimulus"], TO_NANOAMPERES, "stimulus", path)
     dt = 1000.0 / rate
     stim_on, stim_off = detect_step(current, dt)
-    return Recording(voltage, current, dt, stim_on, stim_off, f"{path.stem}_sweep_{number}",
-                     str(path))
+    return Recording(voltage, current, dt, stim_on, stim_off, f"{path.stem}_sweep_{number}", str(path))
 
 
 def allen_recordings() -> list[Path]:
@@ -366,8 +383,9 @@ def _http_get(url: str) -> bytes:
         return response.read()
 
 
-def fetch_allen_sweep(specimen_id: int, sweep_number: int, *, cache_dir=None,
-                      download: Callable[[str], bytes] | None = None) -> Recording:
+def fetch_allen_sweep(
+    specimen_id: int, sweep_number: int, *, cache_dir=None, download: Callable[[str], bytes] | None = None
+) -> Recording:
     """Sweep ``sweep_number`` of Allen Cell Types specimen ``specimen_id``, downloading its NWB.
 
     The file is cached as ``cache_dir/<specimen_id>.nwb`` (default
@@ -382,8 +400,10 @@ def fetch_allen_sweep(specimen_id: int, sweep_number: int, *, cache_dir=None,
         try:
             link = listing["msg"][0]["ephys_result"]["well_known_files"][0]["download_link"]
         except (KeyError, IndexError, TypeError) as exc:
-            raise ValueError(f"the Allen API lists no NWB file for specimen {specimen_id} "
-                             "(is it a Cell Types specimen with electrophysiology?)") from exc
+            raise ValueError(
+                f"the Allen API lists no NWB file for specimen {specimen_id} "
+                "(is it a Cell Types specimen with electrophysiology?)"
+            ) from exc
         payload = download(ALLEN_HOST + link)
         # An HTML error page must not be cached as if it were the recording.
         if not payload.startswith(b"\x89HDF\r\n\x1a\n"):

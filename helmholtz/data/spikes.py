@@ -35,7 +35,6 @@ class SpikeRecording:
     duration: float
     metadata: dict
 
-
     def binned(self, bin_width: float) -> tuple[np.ndarray, np.ndarray]:
         """(spike counts per bin, the stimulus averaged over each bin), bins of ``bin_width`` s."""
         num_bins = int(np.floor(self.duration / bin_width + 1e-9))
@@ -134,9 +133,16 @@ def lorenz_trajectory(initial_state, times, params=(10.0, 28.0, 8.0 / 3.0), tole
     (Diffrax, Tsit5, relative and absolute ``tolerance`` per step); ``params`` = (sigma,
     rho, beta)."""
     solution = diffrax.diffeqsolve(
-        diffrax.ODETerm(_lorenz), diffrax.Tsit5(), times[0], times[-1], 1e-3, jnp.asarray(initial_state),
-        args=params, saveat=diffrax.SaveAt(ts=times),
-        stepsize_controller=diffrax.PIDController(rtol=tolerance, atol=tolerance), max_steps=1_000_000,
+        diffrax.ODETerm(_lorenz),
+        diffrax.Tsit5(),
+        times[0],
+        times[-1],
+        1e-3,
+        jnp.asarray(initial_state),
+        args=params,
+        saveat=diffrax.SaveAt(ts=times),
+        stepsize_controller=diffrax.PIDController(rtol=tolerance, atol=tolerance),
+        max_steps=1_000_000,
     )
     return solution.ys
 
@@ -166,7 +172,9 @@ def lorenz_spikes(
     for name, value in (("num_trials", num_trials), ("num_neurons", num_neurons), ("num_bins", num_bins)):
         if not (isinstance(value, int) and value >= 1):
             raise ValueError(f"lorenz_spikes: {name} must be a positive integer, got {value!r}")
-    start_key, offset_key, readout_key, spike_key = jax.random.split(jax.random.PRNGKey(key) if isinstance(key, int) else key, 4)
+    start_key, offset_key, readout_key, spike_key = jax.random.split(
+        jax.random.PRNGKey(key) if isinstance(key, int) else key, 4
+    )
     # One long run (a single compiled solve) past a burn-in onto the attractor, sampled
     # at the trials' resolution; trials are windows of it at random offsets.
     burn_in, num_points = 50.0, max(num_trials, 20) * num_bins

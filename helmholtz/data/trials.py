@@ -37,7 +37,9 @@ def load_trials(path: str | os.PathLike, columns) -> pd.DataFrame:
         values = pd.to_numeric(table[column], errors="coerce")
         bad = ~np.isfinite(values.to_numpy(float))
         if bad.any():
-            raise ValueError(f"{path}: column {column!r} must be numeric and finite; row {int(np.argmax(bad))} is {table[column].iloc[int(np.argmax(bad))]!r}")
+            raise ValueError(
+                f"{path}: column {column!r} must be numeric and finite; row {int(np.argmax(bad))} is {table[column].iloc[int(np.argmax(bad))]!r}"
+            )
         table[column] = values
     return table
 
@@ -53,11 +55,15 @@ def load_speed_trials(path: str | os.PathLike, *, drop_negative_speeds: bool = F
         table = table[(table["ref_speed_deg_s"] >= 0) & (table["test_speed_deg_s"] >= 0)].reset_index(drop=True)
     for column in ("ref_speed_deg_s", "test_speed_deg_s"):
         if (table[column] < 0).any():
-            raise ValueError(f"{path}: speeds must be >= 0 (a magnitude); column {column!r} has {int((table[column] < 0).sum())} negative values")
+            raise ValueError(
+                f"{path}: speeds must be >= 0 (a magnitude); column {column!r} has {int((table[column] < 0).sum())} negative values"
+            )
     for column in ("ref_contrast", "test_contrast"):
         outside = (table[column] <= 0) | (table[column] > 1)
         if outside.any():
-            raise ValueError(f"{path}: contrasts must lie in (0, 1]; column {column!r} has {table[column][outside].iloc[0]!r}")
+            raise ValueError(
+                f"{path}: contrasts must lie in (0, 1]; column {column!r} has {table[column][outside].iloc[0]!r}"
+            )
     if not table["test_seen_faster"].isin((0, 1)).all():
         odd = table["test_seen_faster"][~table["test_seen_faster"].isin((0, 1))].iloc[0]
         raise ValueError(f"{path}: responses (test_seen_faster) must be 0 or 1, found {odd!r}")
@@ -70,4 +76,6 @@ def stocker_simoncelli_subject(subject: int) -> pd.DataFrame:
     staircase set the test to -0.0075 deg/s, is dropped: 5,759 of its 5,760 remain."""
     if subject not in range(1, 6):
         raise ValueError(f"Stocker & Simoncelli (2006) had subjects 1 to 5, got {subject!r}")
-    return load_speed_trials(reference_dir() / "stocker_simoncelli_2006" / f"subject{subject}.csv", drop_negative_speeds=True)
+    return load_speed_trials(
+        reference_dir() / "stocker_simoncelli_2006" / f"subject{subject}.csv", drop_negative_speeds=True
+    )

@@ -2,14 +2,25 @@
 choosing between models by held-out predictive accuracy (:func:`compare`)."""
 
 from helmholtz.diagnostics.c2st import c2st
-from helmholtz.diagnostics.coverage import CoverageResult, expected_coverage
 from helmholtz.diagnostics.compare import compare_to_reference, flatten_draws
+from helmholtz.diagnostics.coverage import CoverageResult, expected_coverage
 from helmholtz.diagnostics.model_comparison import ModelComparison, compare, elpd
 from helmholtz.diagnostics.sbc import SBCResult, rank_uniformity_p_values, sbc
 from helmholtz.diagnostics.spikes import bits_per_spike, rate_r_squared, smoothing_baseline
 
 __all__ = [
-    "CoverageResult", "ModelComparison", "SBCResult", "bits_per_spike", "c2st", "compare", "compare_to_reference",
-    "elpd", "expected_coverage", "flatten_draws", "rank_uniformity_p_values", "rate_r_squared", "sbc",
+    "CoverageResult",
+    "ModelComparison",
+    "SBCResult",
+    "bits_per_spike",
+    "c2st",
+    "compare",
+    "compare_to_reference",
+    "elpd",
+    "expected_coverage",
+    "flatten_draws",
+    "rank_uniformity_p_values",
+    "rate_r_squared",
+    "sbc",
     "smoothing_baseline",
 ]

@@ -20,7 +20,9 @@ def c2st(samples, reference, *, seed: int = 1, num_folds: int = 5, max_draws: in
     samples, reference = (np.asarray(a, dtype=float) for a in (samples, reference))
     samples, reference = (a[:, None] if a.ndim == 1 else a for a in (samples, reference))
     if samples.ndim != 2 or reference.ndim != 2 or samples.shape[1] != reference.shape[1]:
-        raise ValueError(f"c2st: need two (draws, dim) arrays of the same dim, got {samples.shape} and {reference.shape}")
+        raise ValueError(
+            f"c2st: need two (draws, dim) arrays of the same dim, got {samples.shape} and {reference.shape}"
+        )
     rng = np.random.default_rng(seed)
     size = min(len(samples), len(reference), max_draws or np.inf)
     samples = samples[rng.choice(len(samples), int(size), replace=False)]

@@ -22,7 +22,6 @@ from helmholtz.inference.posterior import ConditionsOnNewObservation, require
 from helmholtz.utils import as_key
 
 
-
 @dataclass(frozen=True)
 class CoverageResult:
     """``levels`` and the fraction of simulations whose truth lies in each HPD region."""
@@ -45,7 +44,9 @@ class CoverageResult:
         return axis
 
 
-def expected_coverage(fit, *, key=0, num_simulations: int = 200, num_draws: int = 1000, levels=(0.5, 0.9), progress_bar: bool = False) -> CoverageResult:
+def expected_coverage(
+    fit, *, key=0, num_simulations: int = 200, num_draws: int = 1000, levels=(0.5, 0.9), progress_bar: bool = False
+) -> CoverageResult:
     """Expected coverage of the amortised posterior of ``fit`` (a single-round NPE fit).
 
     Raises:
@@ -60,7 +61,9 @@ def expected_coverage(fit, *, key=0, num_simulations: int = 200, num_draws: int 
     valid = np.isfinite(summaries).all(axis=1)
     ranks = []
     for i in tqdm(np.flatnonzero(valid), desc="coverage", disable=not progress_bar):
-        draws = np.asarray(model.theta_of(posterior.sample_at(jax.random.fold_in(key_draws, i), num_draws, summaries[i])))
+        draws = np.asarray(
+            model.theta_of(posterior.sample_at(jax.random.fold_in(key_draws, i), num_draws, summaries[i]))
+        )
         log_q = posterior.log_prob_at(np.concatenate([theta[i : i + 1], draws]), summaries[i])
         ranks.append(float((log_q[1:] > log_q[0]).mean()))
     ranks = np.asarray(ranks)

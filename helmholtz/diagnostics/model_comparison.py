@@ -292,10 +292,11 @@ def _pointwise(program, draws: dict, x, num_points, chunk: int = 64) -> np.ndarr
     compiled = jax.jit(lambda part: log_likelihood(program, part, x, num_points=num_points)[OBSERVED_SITE])
     parts = []
     for start in range(0, num_draws, chunk):
-        part = jax.tree.map(lambda v: v[start : start + chunk], draws)
+        part = {name: v[start : start + chunk] for name, v in draws.items()}
         size = int(np.shape(next(iter(part.values())))[0])
         if size < chunk:
-            part = jax.tree.map(lambda v: jnp.concatenate([v, jnp.repeat(v[-1:], chunk - size, axis=0)]), part)
+            pad = chunk - size
+            part = {name: jnp.concatenate([v, jnp.repeat(v[-1:], pad, axis=0)]) for name, v in part.items()}
         values = np.asarray(compiled(part))[:size]
         parts.append(values.reshape(size, -1))
     return np.concatenate(parts)

@@ -20,7 +20,6 @@ from helmholtz.inference.registry import fit
 from helmholtz.utils import as_key
 
 
-
 @dataclass(frozen=True)
 class SBCResult:
     """Ranks of the true parameters among ``num_posterior_draws`` posterior draws.
@@ -49,7 +48,9 @@ class SBCResult:
         count = len(self.names)
         if axes is None:
             columns = min(count, 4)
-            _, axes = plt.subplots(-(-count // columns), columns, figsize=(3 * columns, 2.4 * -(-count // columns)), squeeze=False)
+            _, axes = plt.subplots(
+                -(-count // columns), columns, figsize=(3 * columns, 2.4 * -(-count // columns)), squeeze=False
+            )
         axes = np.ravel(axes)
         expected = len(self.ranks) / num_bins
         low, high = stats.binom.ppf([0.005, 0.995], len(self.ranks), 1 / num_bins)

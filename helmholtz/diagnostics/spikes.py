@@ -26,7 +26,9 @@ def bits_per_spike(rates, counts, mean_rates=None) -> float:
     (NLB uses the evaluation data's mean rate as the null model)."""
     rates, counts = np.asarray(rates, dtype=float), np.asarray(counts, dtype=float)
     if rates.shape != counts.shape or counts.ndim != 3:
-        raise ValueError(f"bits_per_spike: rates and counts must share a (trials, bins, neurons) shape, got {rates.shape} and {counts.shape}")
+        raise ValueError(
+            f"bits_per_spike: rates and counts must share a (trials, bins, neurons) shape, got {rates.shape} and {counts.shape}"
+        )
     if not np.all(np.isfinite(rates)) or np.any(rates < 0):
         raise ValueError("bits_per_spike: rates must be finite and non-negative")
     if counts.sum() == 0:
@@ -71,6 +73,8 @@ def smoothing_baseline(train_counts, eval_counts, held_in, held_out, width: floa
     # log1p features: the GLM's log link then sees log-rates, on which the read-out is linear.
     train_features, eval_features = np.log1p(train_inputs), np.log1p(eval_smoothed.reshape(-1, len(held_in)))
     for neuron in held_out:
-        glm = PoissonRegressor(alpha=alpha, max_iter=1000).fit(train_features, np.asarray(train_counts)[..., neuron].ravel())
+        glm = PoissonRegressor(alpha=alpha, max_iter=1000).fit(
+            train_features, np.asarray(train_counts)[..., neuron].ravel()
+        )
         rates[..., neuron] = glm.predict(eval_features).reshape(rates.shape[:2])
     return rates

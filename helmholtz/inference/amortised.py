@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import equinox as eqx
 import jax
@@ -28,16 +28,23 @@ import numpyro
 import numpyro.distributions as dist
 import optax
 from numpyro import handlers
-from numpyro.infer import SVI
-from numpyro.optim import optax_to_numpyro
 from numpyro.distributions import constraints
+from numpyro.infer import SVI
 from numpyro.infer.initialization import init_to_uniform
+from numpyro.optim import optax_to_numpyro
 from numpyro.primitives import Messenger
 
 from helmholtz.inference.posterior import Amortised, BindsProgram, LogMarginal, Posterior, register_posterior_kind
 from helmholtz.inference.registry import requires_likelihood
 from helmholtz.models.base import (
-    DATA_PLATE, OBSERVED_SITE, Conditioned, Model, num_rows, take_rows, unobserved, with_observations,
+    DATA_PLATE,
+    OBSERVED_SITE,
+    Conditioned,
+    Model,
+    num_rows,
+    take_rows,
+    unobserved,
+    with_observations,
 )
 from helmholtz.models.networks import MLP
 
@@ -267,7 +274,9 @@ class Amortisation:
         # each flattened, with its covariates appended for a conditional model.
         outputs = jax.vmap(encoder)(x if self._own_encoder else _encoder_input(x))
         splits = np.cumsum([head.num_outputs for head in self.heads])[:-1]
-        return {head.site: head.distribution(part) for head, part in zip(self.heads, jnp.split(outputs, splits, axis=-1))}
+        return {
+            head.site: head.distribution(part) for head, part in zip(self.heads, jnp.split(outputs, splits, axis=-1))
+        }
 
     # -- the two programs of a NumPyro objective (vae)
     def _minibatch(self, indices):
@@ -335,7 +344,9 @@ class Amortisation:
         program, _ = self._bound_program(params)
         conditioned = handlers.condition(program, data=latents)
         given = None if covariates is None else Conditioned(None, covariates)
-        trace = handlers.trace(handlers.seed(conditioned, jax.random.PRNGKey(0))).get_trace(given, num_points=num_points)
+        trace = handlers.trace(handlers.seed(conditioned, jax.random.PRNGKey(0))).get_trace(
+            given, num_points=num_points
+        )
         return trace[OBSERVED_SITE]["fn"].mean
 
     def log_weights(self, params, x, key, num_particles: int):
@@ -378,7 +389,9 @@ class AmortisedPosterior(Posterior, BindsProgram, LogMarginal, Amortised):
 
     def encode(self, x) -> dict[str, dist.Distribution]:
         """q(site | x_i) for each local latent site, batched over the rows of ``x``."""
-        return self.amortisation.encoder_distributions(self.amortisation.split(self.params)[2], jax.tree.map(jnp.asarray, x))
+        return self.amortisation.encoder_distributions(
+            self.amortisation.split(self.params)[2], jax.tree.map(jnp.asarray, x)
+        )
 
     def decode(self, z, y=None):
         """The mean of p(x | z) at the fitted parameters, for each latent vector along
@@ -391,10 +404,14 @@ class AmortisedPosterior(Posterior, BindsProgram, LogMarginal, Amortised):
         covariates = None
         if isinstance(self.observed, Conditioned):
             if y is None:
-                raise ValueError(f"decode: {self.amortisation.model.name} is conditional; pass the covariates y, one row per latent vector")
+                raise ValueError(
+                    f"decode: {self.amortisation.model.name} is conditional; pass the covariates y, one row per latent vector"
+                )
             y = jnp.asarray(y, dtype=jnp.result_type(float))
             if y.shape[:-1] != batch_shape:
-                raise ValueError(f"decode: y must have shape {(*batch_shape, '...')} (one row per latent vector), got {y.shape}")
+                raise ValueError(
+                    f"decode: y must have shape {(*batch_shape, '...')} (one row per latent vector), got {y.shape}"
+                )
             covariates = y.reshape((-1, y.shape[-1]))
         elif y is not None:
             raise ValueError(f"decode: {self.amortisation.model.name} takes no covariates y")
@@ -411,7 +428,9 @@ class AmortisedPosterior(Posterior, BindsProgram, LogMarginal, Amortised):
         if not (isinstance(num_particles, (int, np.integer)) and num_particles >= 1):
             raise ValueError(f"log_marginal: num_particles must be a positive integer, got {num_particles!r}")
         if any(head.family == "delta" for head in self.amortisation.heads):
-            raise TypeError("log_marginal needs a stochastic encoder; this fit's encoder is deterministic (an autoencoder)")
+            raise TypeError(
+                "log_marginal needs a stochastic encoder; this fit's encoder is deterministic (an autoencoder)"
+            )
         if num_particles not in self._compiled_log_marginal:
             estimate = functools.partial(self._log_marginal, num_particles=int(num_particles))
             self._compiled_log_marginal[num_particles] = jax.jit(estimate)
@@ -448,7 +467,12 @@ def rebuild_amortised_posterior(model: Model, observed, state: dict, options: di
     ``options`` are not needed)."""
     config = state["config"]
     amortisation = Amortisation.build(
-        model, observed, jax.random.PRNGKey(0), tuple(config["encoder_hidden"]), config["beta"], config.get("deterministic", False)
+        model,
+        observed,
+        jax.random.PRNGKey(0),
+        tuple(config["encoder_hidden"]),
+        config["beta"],
+        config.get("deterministic", False),
     )
     templates = amortisation.initial_params(jax.random.PRNGKey(0), observed)
     params = {
@@ -466,7 +490,9 @@ def resumed_params(method: str, resume, model: Model, config: dict) -> tuple[dic
     if resume is None:
         return None, {}
     if resume.method != method or resume.model != model or resume.posterior.config != config:
-        raise ValueError(f"{method}: resume takes a {method} Fit of the same model with the same encoder settings ({config})")
+        raise ValueError(
+            f"{method}: resume takes a {method} Fit of the same model with the same encoder settings ({config})"
+        )
     return dict(resume.posterior.params), {name: np.asarray(value) for name, value in resume.history.items()}
 
 
@@ -483,8 +509,12 @@ def check_encoder_hidden(method: str, encoder_hidden) -> tuple[int, ...]:
 
 def check_batch_size(method: str, batch_size, num_points: int) -> bool:
     """Whether steps use minibatches (``batch_size`` below the number of points)."""
-    if batch_size is not None and not (isinstance(batch_size, (int, np.integer)) and not isinstance(batch_size, bool) and batch_size >= 1):
-        raise ValueError(f"{method}: batch_size must be a positive integer or None (all {num_points} points), got {batch_size!r}")
+    if batch_size is not None and not (
+        isinstance(batch_size, (int, np.integer)) and not isinstance(batch_size, bool) and batch_size >= 1
+    ):
+        raise ValueError(
+            f"{method}: batch_size must be a positive integer or None (all {num_points} points), got {batch_size!r}"
+        )
     return batch_size is not None and batch_size < num_points
 
 
@@ -510,9 +540,27 @@ def held_out_loss(amortisation: Amortisation, model: Model, validation):
     return loss
 
 
-def train_amortised(method: str, model: Model, x, key, amortisation: Amortisation, objective, *, config: dict,
-                    resume, optimizer, learning_rate: float, batch_size, num_steps: int, check_every: int,
-                    patience: int, tolerance: float, validation, progress_bar: bool, options: dict):
+def train_amortised(
+    method: str,
+    model: Model,
+    x,
+    key,
+    amortisation: Amortisation,
+    objective,
+    *,
+    config: dict,
+    resume,
+    optimizer,
+    learning_rate: float,
+    batch_size,
+    num_steps: int,
+    check_every: int,
+    patience: int,
+    tolerance: float,
+    validation,
+    progress_bar: bool,
+    options: dict,
+):
     """Train ``amortisation``'s programs on ``objective`` with NumPyro's SVI (the loop
     every amortised back end shares) and return the Fit."""
     from helmholtz.inference.fit import Fit
@@ -523,8 +571,17 @@ def train_amortised(method: str, model: Model, x, key, amortisation: Amortisatio
     optimizer = optimizer if custom_optimizer else optax.adam(learning_rate)
     svi = SVI(amortisation.objective_model, amortisation.guide, optax_to_numpyro(optimizer), objective)
     state, losses, done, held_out = optimise(
-        method, svi, x, key, batch_size=batch_size, init_params=init_params, num_steps=num_steps,
-        check_every=check_every, patience=patience, tolerance=tolerance, progress_bar=progress_bar,
+        method,
+        svi,
+        x,
+        key,
+        batch_size=batch_size,
+        init_params=init_params,
+        num_steps=num_steps,
+        check_every=check_every,
+        patience=patience,
+        tolerance=tolerance,
+        progress_bar=progress_bar,
         validate=held_out_loss(amortisation, model, validation),
     )
     history = joined_history(previous, {"loss": losses, **({"held_out": held_out} if validation is not None else {})})

@@ -52,7 +52,9 @@ class ChainRunner:
     """
 
     def __init__(self, model, num_warmup, num_samples, target_accept_prob, max_tree_depth, dense_mass, progress_bar):
-        self.kernel = NUTS(model.program, target_accept_prob=target_accept_prob, max_tree_depth=max_tree_depth, dense_mass=dense_mass)
+        self.kernel = NUTS(
+            model.program, target_accept_prob=target_accept_prob, max_tree_depth=max_tree_depth, dense_mass=dense_mass
+        )
         self.num_warmup, self.num_samples, self.progress_bar = num_warmup, num_samples, progress_bar
         self.bar = None
         self.compiled = {
@@ -95,7 +97,9 @@ class ChainRunner:
         # kernel's sample function by a vmapped one, which the compiled runs then inherit.
         states = [self.init(chain_key, x) for chain_key in jax.random.split(key, num_chains)]
         steps = (self.num_warmup + self.num_samples) * (1 if chain_method == "vectorized" else num_chains)
-        with tqdm(total=steps, desc=f"nuts, {num_chains} chains ({chain_method})", disable=not self.progress_bar, unit="step") as self.bar:
+        with tqdm(
+            total=steps, desc=f"nuts, {num_chains} chains ({chain_method})", disable=not self.progress_bar, unit="step"
+        ) as self.bar:
             if chain_method == "sequential":
                 chains = [self.compiled["sequential"](state, x) for state in states]
                 draws, stats = jax.tree.map(lambda *parts: jnp.stack(parts), *chains)
@@ -161,14 +165,18 @@ def fit_nuts(
     if options["chain_method"] not in CHAIN_METHODS:
         raise ValueError(f"nuts: chain_method must be one of {CHAIN_METHODS}, got {options['chain_method']!r}")
     if options["chain_method"] == "parallel" and jax.local_device_count() < num_chains:
-        raise ValueError(f"nuts: parallel chains need a device each; {num_chains} chains, {jax.local_device_count()} devices")
+        raise ValueError(
+            f"nuts: parallel chains need a device each; {num_chains} chains, {jax.local_device_count()} devices"
+        )
     runner = _runner(model, num_warmup, num_samples, target_accept_prob, max_tree_depth, dense_mass, progress_bar)
     draws, extra = runner.run(key, x, num_chains, options["chain_method"])
     draws = {name: np.asarray(value) for name, value in draws.items()}
     sample_stats = {arviz_name: np.asarray(extra[name]) for name, arviz_name in _SAMPLE_STATS.items()}
     sample_stats["lp"] = -sample_stats["lp"]  # potential energy is the negative log density
     diagnostics = {
-        "r_hat": {name: np.asarray(split_gelman_rubin(np.asarray(v))) for name, v in draws.items()} if num_chains > 1 else {},
+        "r_hat": {name: np.asarray(split_gelman_rubin(np.asarray(v))) for name, v in draws.items()}
+        if num_chains > 1
+        else {},
         "ess": {name: np.asarray(effective_sample_size(np.asarray(v))) for name, v in draws.items()},
         "num_divergent": int(sample_stats["diverging"].sum()),
     }

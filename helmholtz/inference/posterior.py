@@ -27,8 +27,9 @@ the back end that defines a kind registers it when it is imported.
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Mapping, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import jax.numpy as jnp
 import numpy as np
@@ -262,8 +263,10 @@ def register_posterior_kind(
     only = {capability: tuple(names) for capability, names in (only or {}).items()}
     for capability, names in only.items():
         if not issubclass(cls, capability) or not set(names) <= set(methods):
-            raise ValueError(f"register_posterior_kind: {cls.__name__} must declare {capability.__name__} "
-                             f"and {list(names)} must be among its methods {list(methods)}")
+            raise ValueError(
+                f"register_posterior_kind: {cls.__name__} must declare {capability.__name__} "
+                f"and {list(names)} must be among its methods {list(methods)}"
+            )
     previous = _KINDS.get(cls.kind)
     if previous is not None:
         if previous.cls is not cls or previous.rebuild is not rebuild:

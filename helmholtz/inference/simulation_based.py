@@ -34,7 +34,6 @@ from helmholtz.inference.fit import Fit
 from helmholtz.inference.posterior import ConditionsOnNewObservation, LogDensity, Posterior, register_posterior_kind
 from helmholtz.inference.registry import register_backend
 from helmholtz.inference.simulation_bank import SimulationBank
-
 from helmholtz.models.simulators.base import Simulator
 from helmholtz.utils import as_key
 
@@ -103,7 +102,9 @@ class JaxPrior(torch.distributions.Distribution):
             exact = np.isfinite(mean) & np.isfinite(sd)
             means.append(np.where(exact, mean, sample.mean(0)))
             sds.append(np.where(exact, sd, sample.std(0)))
-        return torch.tensor(np.concatenate(means), dtype=torch.float32), torch.tensor(np.concatenate(sds), dtype=torch.float32)
+        return torch.tensor(np.concatenate(means), dtype=torch.float32), torch.tensor(
+            np.concatenate(sds), dtype=torch.float32
+        )
 
     @property
     def mean(self):
@@ -173,9 +174,17 @@ class EstimatorConfig:
             # Huxley box that rejecting the leak took longer than training).
             bounded = self.estimator.startswith("zuko") and prior.bounded
             z_score = {"z_score_theta": "transform_to_unconstrained", "x_dist": prior} if bounded else {}
-            return posterior_nn(self.estimator, hidden_features=self.hidden_features, num_transforms=self.num_transforms, embedding_net=embedding, **z_score)
+            return posterior_nn(
+                self.estimator,
+                hidden_features=self.hidden_features,
+                num_transforms=self.num_transforms,
+                embedding_net=embedding,
+                **z_score,
+            )
         if self.method == "nle":
-            return likelihood_nn(self.estimator, hidden_features=self.hidden_features, num_transforms=self.num_transforms)
+            return likelihood_nn(
+                self.estimator, hidden_features=self.hidden_features, num_transforms=self.num_transforms
+            )
         return classifier_nn(self.estimator, hidden_features=self.hidden_features, embedding_net_x=embedding)
 
     def trainer(self, prior, device: str):
@@ -241,13 +250,19 @@ class NeuralPosterior(Posterior, LogDensity, ConditionsOnNewObservation):
 
         if self.config.method == "npe":
             return DirectPosterior(self.network, self.prior)
-        potential = likelihood_estimator_based_potential if self.config.method == "nle" else ratio_estimator_based_potential
+        potential = (
+            likelihood_estimator_based_potential if self.config.method == "nle" else ratio_estimator_based_potential
+        )
         potential_fn, transform = potential(self.network, self.prior, x_o=None)
-        return MCMCPosterior(potential_fn, self.prior, theta_transform=transform, method="slice_np_vectorized", **self.mcmc)
+        return MCMCPosterior(
+            potential_fn, self.prior, theta_transform=transform, method="slice_np_vectorized", **self.mcmc
+        )
 
     def _theta(self, key, num_draws: int, x) -> np.ndarray:
         with _torch_seeded(as_key(key)), torch.no_grad():
-            draws = self._posterior.sample((num_draws,), x=torch.tensor(np.asarray(x, np.float32)), show_progress_bars=False)
+            draws = self._posterior.sample(
+                (num_draws,), x=torch.tensor(np.asarray(x, np.float32)), show_progress_bars=False
+            )
         return draws.numpy()
 
     def sample_at(self, key, num_draws: int, x_summary) -> dict[str, jnp.ndarray]:
@@ -303,7 +318,9 @@ def rebuild_neural_posterior(model: Simulator, observed, state: dict, options: d
 
 
 register_posterior_kind(
-    NeuralPosterior, rebuild=rebuild_neural_posterior, methods=METHODS,
+    NeuralPosterior,
+    rebuild=rebuild_neural_posterior,
+    methods=METHODS,
     only={LogDensity: ("npe",), ConditionsOnNewObservation: ("npe",)},
 )
 
@@ -332,15 +349,25 @@ def _run(
     progress_bar: bool = True,
 ) -> Fit:
     if num_simulations < 2 * num_rounds or num_rounds < 1:
-        raise ValueError(f"{method}: need num_rounds >= 1 and at least 2 simulations per round, got {num_simulations} over {num_rounds}")
+        raise ValueError(
+            f"{method}: need num_rounds >= 1 and at least 2 simulations per round, got {num_simulations} over {num_rounds}"
+        )
     options = {k: v for k, v in locals().items() if k not in ("method", "model", "x", "key", "simulation_bank")}
     options["simulation_bank"] = None if simulation_bank is None else str(simulation_bank)
     mcmc = mcmc or {"num_chains": 20, "warmup_steps": 50, "thin": 2, "init_strategy": "resample"}
     x_summary = np.asarray(model.summarize(jnp.asarray(x)[None]))[0]
     if not np.isfinite(x_summary).all():
-        raise ValueError(f"{method}: the observation's summary statistics are not finite: {dict(zip(model.feature_names, x_summary))}")
+        raise ValueError(
+            f"{method}: the observation's summary statistics are not finite: {dict(zip(model.feature_names, x_summary))}"
+        )
     config = EstimatorConfig(
-        method, estimator or _ESTIMATOR_DEFAULTS[method], hidden_features, num_transforms, embedding_layers, model.num_theta, len(x_summary)
+        method,
+        estimator or _ESTIMATOR_DEFAULTS[method],
+        hidden_features,
+        num_transforms,
+        embedding_layers,
+        model.num_theta,
+        len(x_summary),
     )
     prior = torch_prior(model)
     bank = SimulationBank(simulation_bank, model) if simulation_bank is not None else None
@@ -361,23 +388,31 @@ def _run(
                 return proposal.sample((int(round_size),), x=x_o, show_progress_bars=False).numpy()
 
         theta = draw_parameters() if bank is None else bank.parameters(round_index, draw_parameters)
-        with tqdm(total=len(theta), desc=f"{method} round {round_index + 1}: simulating", unit="sim", disable=not progress_bar) as bar:
+        with tqdm(
+            total=len(theta), desc=f"{method} round {round_index + 1}: simulating", unit="sim", disable=not progress_bar
+        ) as bar:
 
             def simulate(start, stop):
                 # Seeded by chunk, so a run resumed from the bank equals an uninterrupted one.
-                summaries = model.simulate_summaries(jax.random.fold_in(key_simulate, start), theta[start:stop], chunk_size=chunk_size)
+                summaries = model.simulate_summaries(
+                    jax.random.fold_in(key_simulate, start), theta[start:stop], chunk_size=chunk_size
+                )
                 bar.update(stop - start)
                 return summaries
 
             if bank is None:
-                summaries = np.concatenate([simulate(start, min(start + chunk_size, len(theta))) for start in range(0, len(theta), chunk_size)])
+                summaries = np.concatenate(
+                    [simulate(start, min(start + chunk_size, len(theta))) for start in range(0, len(theta), chunk_size)]
+                )
             else:
                 summaries = bank.summaries(round_index, theta, chunk_size, simulate)
         valid = np.isfinite(summaries).all(axis=1)
         counts["num_simulations"].append(int(len(theta)))
         counts["num_invalid"].append(int((~valid).sum()))
         if valid.sum() < 2:
-            raise RuntimeError(f"{method}: only {int(valid.sum())} of {len(theta)} simulations in round {round_index} were valid")
+            raise RuntimeError(
+                f"{method}: only {int(valid.sum())} of {len(theta)} simulations in round {round_index} were valid"
+            )
         theta_t, x_t = torch.tensor(theta[valid]), torch.tensor(summaries[valid])
         # TSNPE trains every round as if on prior draws (no proposal given); the
         # likelihood and ratio losses do not depend on the proposal at all.
@@ -402,7 +437,15 @@ def _run(
     history = {name: np.asarray(summary[name], dtype=np.float64) for name in ("training_loss", "validation_loss")}
     diagnostics = {name: np.asarray(values) for name, values in counts.items()}
     diagnostics["invalid_fraction"] = float(diagnostics["num_invalid"].sum() / diagnostics["num_simulations"].sum())
-    return Fit(model=model, method=method, observed=jnp.asarray(x), posterior=posterior, history=history, diagnostics=diagnostics, options=options)
+    return Fit(
+        model=model,
+        method=method,
+        observed=jnp.asarray(x),
+        posterior=posterior,
+        history=history,
+        diagnostics=diagnostics,
+        options=options,
+    )
 
 
 def _next_proposal(method, prior, posterior: NeuralPosterior, x_o, truncation_quantile):
@@ -436,7 +479,9 @@ def _truncated_prior(prior, conditioned, quantile: float, num_draws: int = 20_00
         kept = draws[log_density > threshold]
         low, high = prior.low, prior.high
         margin = 0.1 * (kept.max(0).values - kept.min(0).values)
-        base = BoxUniform(torch.maximum(kept.min(0).values - margin, low), torch.minimum(kept.max(0).values + margin, high))
+        base = BoxUniform(
+            torch.maximum(kept.min(0).values - margin, low), torch.minimum(kept.max(0).values + margin, high)
+        )
     return RestrictedPrior(base, inside, sample_with="rejection")
 
 

@@ -14,6 +14,7 @@ from numpyro import handlers
 from numpyro.infer import SVI, RenyiELBO, Trace_ELBO
 from numpyro.infer.autoguide import AutoBNAFNormal, AutoDelta, AutoIAFNormal, AutoMultivariateNormal, AutoNormal
 from numpyro.optim import optax_to_numpyro
+
 from helmholtz.inference.fit import Fit, GuidePosterior
 from helmholtz.inference.posterior import register_posterior_kind
 from helmholtz.inference.registry import register_backend, requires_continuous_likelihood
@@ -130,8 +131,17 @@ def fit_svi(
         init_params = dict(resume.posterior.params)
         previous_losses = np.asarray(resume.history["loss"])
     state, losses, done, _ = optimise(
-        "svi", svi, x, key, init_params=init_params, num_steps=num_steps, check_every=check_every, patience=patience,
-        tolerance=tolerance, progress_bar=progress_bar, advice="lower learning_rate or check the model's priors",
+        "svi",
+        svi,
+        x,
+        key,
+        init_params=init_params,
+        num_steps=num_steps,
+        check_every=check_every,
+        patience=patience,
+        tolerance=tolerance,
+        progress_bar=progress_bar,
+        advice="lower learning_rate or check the model's priors",
     )
 
     params = svi.get_params(state)

@@ -6,7 +6,7 @@ visited once per chunk: for the progress bar, the finiteness check and early sto
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -37,9 +37,13 @@ def check_schedule(method: str, num_steps, check_every, patience) -> None:
         return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1
 
     if not (positive_int(num_steps) and positive_int(check_every)):
-        raise ValueError(f"{method}: num_steps and check_every must be positive integers, got {num_steps!r}, {check_every!r}")
+        raise ValueError(
+            f"{method}: num_steps and check_every must be positive integers, got {num_steps!r}, {check_every!r}"
+        )
     if not (isinstance(patience, (int, np.integer)) and patience >= 0):
-        raise ValueError(f"{method}: patience must be an integer >= 0 (0 switches early stopping off), got {patience!r}")
+        raise ValueError(
+            f"{method}: patience must be an integer >= 0 (0 switches early stopping off), got {patience!r}"
+        )
 
 
 def train_in_chunks(
@@ -76,7 +80,9 @@ def train_in_chunks(
             done += check_every
             bar.update(check_every)
             if not np.all(np.isfinite(losses)):
-                raise FloatingPointError(f"{method}: the loss became {losses[~np.isfinite(losses)][0]} after {done} steps; {advice}")
+                raise FloatingPointError(
+                    f"{method}: the loss became {losses[~np.isfinite(losses)][0]} after {done} steps; {advice}"
+                )
             monitored = losses.mean()
             if validate is not None:
                 monitored = float(validate(carry))
@@ -147,7 +153,15 @@ def optimise(
     # x stays an argument of the compiled chunk: closed over, it would be baked into the program.
     validate_carry = None if validate is None else (lambda carry: validate(svi.get_params(carry[0])))
     (state, *_), losses, done, held_out = train_in_chunks(
-        method, lambda carry: run_chunk(carry, x), (state, key_batches, order, 0), num_steps=num_steps, check_every=check_every,
-        patience=patience, tolerance=tolerance, progress_bar=progress_bar, advice=advice, validate=validate_carry,
+        method,
+        lambda carry: run_chunk(carry, x),
+        (state, key_batches, order, 0),
+        num_steps=num_steps,
+        check_every=check_every,
+        patience=patience,
+        tolerance=tolerance,
+        progress_bar=progress_bar,
+        advice=advice,
+        validate=validate_carry,
     )
     return state, losses, done, held_out

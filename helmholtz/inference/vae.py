@@ -39,13 +39,19 @@ def make_objective(amortisation: Amortisation, iwae: bool, analytic_kl: bool, nu
         raise ValueError(f"vae: num_particles must be a positive integer, got {num_particles!r}")
     if iwae:
         if analytic_kl:
-            raise ValueError("vae: iwae and analytic_kl exclude each other (the importance-weighted bound has no KL term)")
+            raise ValueError(
+                "vae: iwae and analytic_kl exclude each other (the importance-weighted bound has no KL term)"
+            )
         if num_particles < 2:
             raise ValueError("vae: iwae needs num_particles >= 2 (K of the bound; K = 1 is the ELBO)")
         if beta != 1:
-            raise ValueError("vae: beta != 1 would temper the importance weights, and the result bounds nothing; use beta with iwae=False")
+            raise ValueError(
+                "vae: beta != 1 would temper the importance weights, and the result bounds nothing; use beta with iwae=False"
+            )
         if not amortisation.reparameterised:
-            raise ValueError("vae: iwae needs reparameterised (real-valued) latents; for discrete latents use method='rws'")
+            raise ValueError(
+                "vae: iwae needs reparameterised (real-valued) latents; for discrete latents use method='rws'"
+            )
         # Renyi's bound at alpha = 0 is the IWAE bound, formed per data point.
         return RenyiELBO(alpha=0.0, num_particles=num_particles)
     if not amortisation.reparameterised:
@@ -122,9 +128,29 @@ def fit_vae(
     amortisation = Amortisation.build(model, x, key_build, encoder_hidden, beta, deterministic_encoder)
     objective = make_objective(amortisation, iwae, analytic_kl, num_particles, beta)
     return train_amortised(
-        "vae", model, x, key_train, amortisation, objective, config=config, resume=resume, optimizer=optimizer,
-        learning_rate=learning_rate, batch_size=batch_size, num_steps=num_steps, check_every=check_every,
-        patience=patience, tolerance=tolerance, validation=validation, progress_bar=progress_bar,
-        options=dict(beta=beta, num_particles=num_particles, iwae=iwae, analytic_kl=analytic_kl,
-                     deterministic_encoder=deterministic_encoder, encoder_hidden=encoder_hidden),
+        "vae",
+        model,
+        x,
+        key_train,
+        amortisation,
+        objective,
+        config=config,
+        resume=resume,
+        optimizer=optimizer,
+        learning_rate=learning_rate,
+        batch_size=batch_size,
+        num_steps=num_steps,
+        check_every=check_every,
+        patience=patience,
+        tolerance=tolerance,
+        validation=validation,
+        progress_bar=progress_bar,
+        options=dict(
+            beta=beta,
+            num_particles=num_particles,
+            iwae=iwae,
+            analytic_kl=analytic_kl,
+            deterministic_encoder=deterministic_encoder,
+            encoder_hidden=encoder_hidden,
+        ),
     )

@@ -68,7 +68,9 @@ class WakeSleepObjective:
         log_weights, latents, log_prior = amortisation.log_weights(theta, batch, key_wake, self.num_particles)
         latents = stop(latents)
         normalised = jax.nn.softmax(stop(log_weights), axis=0)
-        bound = scale * jnp.sum(jax.scipy.special.logsumexp(log_weights, axis=0) - np.log(self.num_particles)) + log_prior
+        bound = (
+            scale * jnp.sum(jax.scipy.special.logsumexp(log_weights, axis=0) - np.log(self.num_particles)) + log_prior
+        )
         objective = scale * jnp.sum(normalised * log_weights) + log_prior
 
         phi_weight = 0.5 if self.phi_update == "both" else 1.0
@@ -88,8 +90,27 @@ class WakeSleepObjective:
         return -stop(bound) - (objective - stop(objective))
 
 
-def _fit_wake_sleep(method, model, x, key, *, num_particles, phi_update, num_dreams, num_steps, learning_rate,
-                    optimizer, batch_size, encoder_hidden, check_every, patience, tolerance, validation, resume, progress_bar):
+def _fit_wake_sleep(
+    method,
+    model,
+    x,
+    key,
+    *,
+    num_particles,
+    phi_update,
+    num_dreams,
+    num_steps,
+    learning_rate,
+    optimizer,
+    batch_size,
+    encoder_hidden,
+    check_every,
+    patience,
+    tolerance,
+    validation,
+    resume,
+    progress_bar,
+):
     encoder_hidden = check_encoder_hidden(method, encoder_hidden)
     check_schedule(method, num_steps, check_every, patience)
     check_batch_size(method, batch_size, num_rows(x))
@@ -104,10 +125,29 @@ def _fit_wake_sleep(method, model, x, key, *, num_particles, phi_update, num_dre
     amortisation = Amortisation.build(model, x, key_build, encoder_hidden)
     objective = WakeSleepObjective(amortisation, num_particles, phi_update, int(num_dreams))
     return train_amortised(
-        method, model, x, key_train, amortisation, objective, config=config, resume=resume, optimizer=optimizer,
-        learning_rate=learning_rate, batch_size=batch_size, num_steps=num_steps, check_every=check_every,
-        patience=patience, tolerance=tolerance, validation=validation, progress_bar=progress_bar,
-        options=dict(num_particles=num_particles, phi_update=phi_update, num_dreams=int(num_dreams), encoder_hidden=encoder_hidden),
+        method,
+        model,
+        x,
+        key_train,
+        amortisation,
+        objective,
+        config=config,
+        resume=resume,
+        optimizer=optimizer,
+        learning_rate=learning_rate,
+        batch_size=batch_size,
+        num_steps=num_steps,
+        check_every=check_every,
+        patience=patience,
+        tolerance=tolerance,
+        validation=validation,
+        progress_bar=progress_bar,
+        options=dict(
+            num_particles=num_particles,
+            phi_update=phi_update,
+            num_dreams=int(num_dreams),
+            encoder_hidden=encoder_hidden,
+        ),
     )
 
 
@@ -134,18 +174,46 @@ _OPTIONS_DOC = """
     "the Helmholtz machine: wake phase fits the model, sleep phase the encoder on dreams; discrete latents too",
     requires_encodable_latents,
 )
-def fit_wake_sleep(model, x, key, *, num_dreams: int | None = None, num_steps: int = 10_000, learning_rate: float = 1e-3,
-                   optimizer: optax.GradientTransformation | None = None, batch_size: int | None = None,
-                   encoder_hidden: tuple[int, ...] = (64, 64), check_every: int = 500, patience: int = 5,
-                   tolerance: float = 1e-5, validation=None, resume: Fit | None = None, progress_bar: bool = True) -> Fit:
+def fit_wake_sleep(
+    model,
+    x,
+    key,
+    *,
+    num_dreams: int | None = None,
+    num_steps: int = 10_000,
+    learning_rate: float = 1e-3,
+    optimizer: optax.GradientTransformation | None = None,
+    batch_size: int | None = None,
+    encoder_hidden: tuple[int, ...] = (64, 64),
+    check_every: int = 500,
+    patience: int = 5,
+    tolerance: float = 1e-5,
+    validation=None,
+    resume: Fit | None = None,
+    progress_bar: bool = True,
+) -> Fit:
     """Fit the model and an encoder by wake-sleep: the wake phase takes one draw
     z ~ q(z | x) per point and fits the model to (x, z); the sleep phase fits the encoder
     to (z, x) dreamt from the model.
     """
     return _fit_wake_sleep(
-        "wake-sleep", model, x, key, num_particles=1, phi_update="sleep", num_dreams=num_dreams, num_steps=num_steps,
-        learning_rate=learning_rate, optimizer=optimizer, batch_size=batch_size, encoder_hidden=encoder_hidden,
-        check_every=check_every, patience=patience, tolerance=tolerance, validation=validation, resume=resume,
+        "wake-sleep",
+        model,
+        x,
+        key,
+        num_particles=1,
+        phi_update="sleep",
+        num_dreams=num_dreams,
+        num_steps=num_steps,
+        learning_rate=learning_rate,
+        optimizer=optimizer,
+        batch_size=batch_size,
+        encoder_hidden=encoder_hidden,
+        check_every=check_every,
+        patience=patience,
+        tolerance=tolerance,
+        validation=validation,
+        resume=resume,
         progress_bar=progress_bar,
     )
 
@@ -155,10 +223,26 @@ def fit_wake_sleep(model, x, key, *, num_dreams: int | None = None, num_steps: i
     "reweighted wake-sleep with K particles: wake-phi and/or sleep-phi encoder updates; discrete latents too",
     requires_encodable_latents,
 )
-def fit_rws(model, x, key, *, num_particles: int = 5, phi_update: str = "wake", num_dreams: int | None = None,
-            num_steps: int = 10_000, learning_rate: float = 1e-3, optimizer: optax.GradientTransformation | None = None,
-            batch_size: int | None = None, encoder_hidden: tuple[int, ...] = (64, 64), check_every: int = 500,
-            patience: int = 5, tolerance: float = 1e-5, validation=None, resume: Fit | None = None, progress_bar: bool = True) -> Fit:
+def fit_rws(
+    model,
+    x,
+    key,
+    *,
+    num_particles: int = 5,
+    phi_update: str = "wake",
+    num_dreams: int | None = None,
+    num_steps: int = 10_000,
+    learning_rate: float = 1e-3,
+    optimizer: optax.GradientTransformation | None = None,
+    batch_size: int | None = None,
+    encoder_hidden: tuple[int, ...] = (64, 64),
+    check_every: int = 500,
+    patience: int = 5,
+    tolerance: float = 1e-5,
+    validation=None,
+    resume: Fit | None = None,
+    progress_bar: bool = True,
+) -> Fit:
     """Fit the model and an encoder by reweighted wake-sleep with K = ``num_particles``
     importance samples per point.
 
@@ -169,10 +253,24 @@ def fit_rws(model, x, key, *, num_particles: int = 5, phi_update: str = "wake", 
     if not (isinstance(num_particles, (int, np.integer)) and num_particles >= 2):
         raise ValueError(f"rws: num_particles must be an integer >= 2 (K = 1 is wake-sleep), got {num_particles!r}")
     return _fit_wake_sleep(
-        "rws", model, x, key, num_particles=int(num_particles), phi_update=phi_update, num_dreams=num_dreams,
-        num_steps=num_steps, learning_rate=learning_rate, optimizer=optimizer, batch_size=batch_size,
-        encoder_hidden=encoder_hidden, check_every=check_every, patience=patience, tolerance=tolerance,
-        validation=validation, resume=resume, progress_bar=progress_bar,
+        "rws",
+        model,
+        x,
+        key,
+        num_particles=int(num_particles),
+        phi_update=phi_update,
+        num_dreams=num_dreams,
+        num_steps=num_steps,
+        learning_rate=learning_rate,
+        optimizer=optimizer,
+        batch_size=batch_size,
+        encoder_hidden=encoder_hidden,
+        check_every=check_every,
+        patience=patience,
+        tolerance=tolerance,
+        validation=validation,
+        resume=resume,
+        progress_bar=progress_bar,
     )
 
 

@@ -1,6 +1,8 @@
 """The zoo's models: every family follows the protocol of :class:`Model`."""
 
+from helmholtz.models import markov, simulators
 from helmholtz.models.base import Conditioned, Model, Sites
+from helmholtz.models.hierarchical import HierarchicalNormal
 from helmholtz.models.linear import (
     BinaryFactors,
     FactorAnalysis,
@@ -9,10 +11,8 @@ from helmholtz.models.linear import (
     ProbabilisticPCA,
     SparseCoding,
 )
-from helmholtz.models.nonlinear import ConditionalLVM, HierarchicalLVM, NonlinearLVM
-from helmholtz.models import markov, simulators
 from helmholtz.models.markov import AutoRegressive, HiddenMarkovModel, LinearDynamicalSystem
-from helmholtz.models.hierarchical import HierarchicalNormal
+from helmholtz.models.nonlinear import ConditionalLVM, HierarchicalLVM, NonlinearLVM
 from helmholtz.models.posteriordb import EightSchools, HMMExample, LotkaVolterra, LowDimGaussMix
 from helmholtz.models.simulators import SLCP, GaussianLinear, HodgkinHuxley, TwoMoons, WilsonCowan
 

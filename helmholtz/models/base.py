@@ -175,7 +175,6 @@ class Model:
         trace = handlers.trace(handlers.seed(conditioned, as_key(key))).get_trace(None, num_points=num_points)
         return trace[OBSERVED_SITE]["value"]
 
-
     def replicate(self, key, draws: dict, num_points: int | None = None) -> jnp.ndarray:
         """Replicated data sets, one per parameter draw (a leading axis in ``draws``)."""
         predictive = Predictive(self.program, posterior_samples=draws, return_sites=[OBSERVED_SITE])

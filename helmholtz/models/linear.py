@@ -107,9 +107,7 @@ class LinearLVM(Model):
                 "mean", dist.Normal(0.0, self.mean_scale).expand([self.obs_dim]).to_event(1)
             )
         noise_dim = self.obs_dim if self.noise == "diagonal" else 1
-        params["noise"] = numpyro.sample(
-            "noise", dist.HalfNormal(self.noise_scale).expand([noise_dim]).to_event(1)
-        )
+        params["noise"] = numpyro.sample("noise", dist.HalfNormal(self.noise_scale).expand([noise_dim]).to_event(1))
         return params
 
     def program(self, x=None, *, num_points: int | None = None):

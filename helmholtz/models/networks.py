@@ -10,7 +10,7 @@ run's PRNG key, so that a fit's key also chooses the networks' initialisation.
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from collections.abc import Callable
 
 import equinox as eqx
 import jax
@@ -56,7 +56,9 @@ class ConvDecoder(eqx.Module):
     base_shape: tuple[int, int, int] = eqx.field(static=True)
     activation: Callable = eqx.field(static=True)
 
-    def __init__(self, input_dim: int, image_shape: tuple[int, int], channels: tuple[int, ...], activation: str = "relu", *, key):
+    def __init__(
+        self, input_dim: int, image_shape: tuple[int, int], channels: tuple[int, ...], activation: str = "relu", *, key
+    ):
         factor = 2 ** len(channels)
         self.base_shape = (channels[0], image_shape[0] // factor, image_shape[1] // factor)
         key_linear, *keys = jax.random.split(key, len(channels) + 1)
@@ -75,7 +77,7 @@ class ConvDecoder(eqx.Module):
         return self.upsampling[-1](maps).reshape(-1)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def skeleton(network: Callable, *config) -> eqx.Module:
     """The non-array part (the structure) of ``network(*config, key=...)``, to combine
     with weights. Built eagerly even when first asked for inside a traced function, so

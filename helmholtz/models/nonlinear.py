@@ -110,7 +110,9 @@ class NonlinearLVM(Model):
         if not (len(shape) == 2 and all(isinstance(side, (int, np.integer)) and side >= 1 for side in shape)):
             raise ValueError(f"{owner}: network='conv' needs image_shape=(height, width), got {self.image_shape!r}")
         if shape[0] * shape[1] != self.obs_dim:
-            raise ValueError(f"{owner}: image_shape {shape} holds {shape[0] * shape[1]} pixels, but obs_dim is {self.obs_dim}")
+            raise ValueError(
+                f"{owner}: image_shape {shape} holds {shape[0] * shape[1]} pixels, but obs_dim is {self.obs_dim}"
+            )
         if shape[0] % factor or shape[1] % factor:
             raise ValueError(
                 f"{owner}: with {len(self.hidden)} upsampling stages (hidden={self.hidden}) the image sides must be "
@@ -237,7 +239,9 @@ class ConditionalLVM(NonlinearLVM):
         x = super().validate_data(data[0])
         y = check_finite_array(data[1], f"{self.name} covariates y", ndim=2, last_dim=self.condition_dim)
         if y.shape[0] != x.shape[0]:
-            raise ValueError(f"{self.name}: x has {x.shape[0]} rows but y has {y.shape[0]}; each data point needs its covariates")
+            raise ValueError(
+                f"{self.name}: x has {x.shape[0]} rows but y has {y.shape[0]}; each data point needs its covariates"
+            )
         return Conditioned(x, y)
 
     def program(self, data=None, *, num_points: int | None = None):

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import math
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import diffrax
 import jax.numpy as jnp
@@ -23,11 +24,11 @@ import numpyro.distributions as dist
 from numpyro.distributions import constraints
 
 from helmholtz._serialization import serializable
-from helmholtz.utils import reference_dir
 from helmholtz.models.base import DATA_PLATE, OBSERVED_SITE, Model, check_finite_array
 from helmholtz.models.hierarchical import HierarchicalNormal
 from helmholtz.models.markov import AutoRegressive
 from helmholtz.models.markov.distributions import HiddenMarkovEmissions
+from helmholtz.utils import reference_dir
 
 
 @serializable

@@ -24,9 +24,20 @@ from helmholtz.perception.cue_combination import (
 from helmholtz.perception.experiment import PsychometricPerCondition, TwoAFCExperiment
 from helmholtz.perception.observer import GaussianPrior, Observer, PiecewiseLogPrior, PowerLawPrior
 from helmholtz.perception.psychometric import PsychometricFunction, counts_from_trials
+from helmholtz.perception.signal_detection import (
+    SignalDetection,
+    area_under_roc,
+    dprime_and_criterion,
+    proportion_correct_2afc,
+    roc_curve,
+)
 from helmholtz.perception.simulation import SimulatedExperiment
-from helmholtz.perception.signal_detection import SignalDetection, area_under_roc, dprime_and_criterion, proportion_correct_2afc, roc_curve
-from helmholtz.perception.speed import cross_validated_log_likelihood, psychometric_baseline, speed_experiment, speed_observer
+from helmholtz.perception.speed import (
+    cross_validated_log_likelihood,
+    psychometric_baseline,
+    speed_experiment,
+    speed_observer,
+)
 
 __all__ = [
     "motion",

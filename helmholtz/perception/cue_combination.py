@@ -73,10 +73,14 @@ def causal_inference(x_1, x_2, sigma_1, sigma_2, prior_sigma, p_common, prior_me
         raise ValueError(f"causal_inference: decision must be 'averaging' or 'selection', got {decision!r}")
     v1, v2, vp = sigma_1**2, sigma_2**2, prior_sigma**2
     joint = v1 * v2 + v1 * vp + v2 * vp
-    log_like_common = -jnp.log(2 * jnp.pi) - 0.5 * jnp.log(joint) - 0.5 * (
-        (x_1 - x_2) ** 2 * vp + (x_1 - prior_mean) ** 2 * v2 + (x_2 - prior_mean) ** 2 * v1
-    ) / joint
-    log_like_separate = norm.logpdf(x_1, prior_mean, jnp.sqrt(v1 + vp)) + norm.logpdf(x_2, prior_mean, jnp.sqrt(v2 + vp))
+    log_like_common = (
+        -jnp.log(2 * jnp.pi)
+        - 0.5 * jnp.log(joint)
+        - 0.5 * ((x_1 - x_2) ** 2 * vp + (x_1 - prior_mean) ** 2 * v2 + (x_2 - prior_mean) ** 2 * v1) / joint
+    )
+    log_like_separate = norm.logpdf(x_1, prior_mean, jnp.sqrt(v1 + vp)) + norm.logpdf(
+        x_2, prior_mean, jnp.sqrt(v2 + vp)
+    )
     log_odds = log_like_common + jnp.log(p_common) - log_like_separate - jnp.log1p(-p_common)
     posterior_common = 1.0 / (1.0 + jnp.exp(-log_odds))
     fused = (x_1 / v1 + x_2 / v2 + prior_mean / vp) / (1 / v1 + 1 / v2 + 1 / vp)
@@ -99,7 +103,9 @@ def ernst_banks_design(
     """The trials of the experiment: every (visual noise level, conflict, comparison size),
     ``repeats`` times. The paper's noise levels were 0, 67, 133 and 200% visual noise, its
     conflicts -6 to +6 mm about a 55 mm standard. Returns a dict of arrays."""
-    level, conflict, comparison = np.meshgrid(np.arange(noise_levels), np.asarray(conflicts, float), np.asarray(comparisons, float), indexing="ij")
+    level, conflict, comparison = np.meshgrid(
+        np.arange(noise_levels), np.asarray(conflicts, float), np.asarray(comparisons, float), indexing="ij"
+    )
     return {
         "noise_level": np.repeat(level.ravel(), repeats),
         "conflict": np.repeat(conflict.ravel(), repeats),
@@ -128,7 +134,9 @@ class ErnstBanksExperiment(TrialResponses):
     def __post_init__(self):
         arrays = {name: np.asarray(getattr(self, name)) for name in ("noise_level", "conflict", "comparison")}
         if len({a.shape for a in arrays.values()}) != 1 or arrays["noise_level"].ndim != 1:
-            raise ValueError(f"ErnstBanksExperiment: the design arrays must be 1-D of one length, got { {k: a.shape for k, a in arrays.items()} }")
+            raise ValueError(
+                f"ErnstBanksExperiment: the design arrays must be 1-D of one length, got { {k: a.shape for k, a in arrays.items()} }"
+            )
         if not np.issubdtype(arrays["noise_level"].dtype, np.integer) or arrays["noise_level"].min() < 0:
             raise ValueError("ErnstBanksExperiment: noise_level must hold non-negative integer indices")
         for name, value in arrays.items():
@@ -173,4 +181,6 @@ class ErnstBanksExperiment(TrialResponses):
         with numpyro.plate("noise_levels", self.num_noise_levels):
             sigma_visual = numpyro.sample("sigma_visual", dist.LogNormal(np.log(5.0), 1.5))
         lapse = numpyro.sample("lapse", lapse_prior())
-        self.observe(self.response_probability({"sigma_haptic": sigma_haptic, "sigma_visual": sigma_visual, "lapse": lapse}), x)
+        self.observe(
+            self.response_probability({"sigma_haptic": sigma_haptic, "sigma_visual": sigma_visual, "lapse": lapse}), x
+        )

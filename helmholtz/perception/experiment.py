@@ -27,11 +27,15 @@ def check_responses(x, num_trials: int, owner: str) -> jnp.ndarray:
     """Responses must be one 0 or 1 per trial."""
     array = np.asarray(x, dtype=float)
     if array.shape != (num_trials,):
-        raise ValueError(f"{owner}: responses must have shape ({num_trials},), one per trial of the design, got {array.shape}")
+        raise ValueError(
+            f"{owner}: responses must have shape ({num_trials},), one per trial of the design, got {array.shape}"
+        )
     bad = ~np.isin(array, (0.0, 1.0))
     if bad.any():
         first = int(np.argmax(bad))
-        raise ValueError(f"{owner}: responses must be 0 or 1; trial {first} is {array[first]!r} ({int(bad.sum())} such trials)")
+        raise ValueError(
+            f"{owner}: responses must be 0 or 1; trial {first} is {array[first]!r} ({int(bad.sum())} such trials)"
+        )
     return jnp.asarray(array)
 
 
@@ -77,23 +81,37 @@ class TwoAFCExperiment(TrialResponses):
                 "TwoAFCExperiment: a posterior mode on a grid is piecewise constant in the parameters, "
                 "so nuts and svi would get no gradient; use percept='mean' or 'median'"
             )
-        arrays = {name: np.asarray(getattr(self, name)) for name in ("reference", "reference_level", "test", "test_level")}
+        arrays = {
+            name: np.asarray(getattr(self, name)) for name in ("reference", "reference_level", "test", "test_level")
+        }
         shapes = {name: a.shape for name, a in arrays.items()}
         if len(set(shapes.values())) != 1 or arrays["reference"].ndim != 1:
-            raise ValueError(f"TwoAFCExperiment: reference, test and their levels must be 1-D of one length, got {shapes}")
+            raise ValueError(
+                f"TwoAFCExperiment: reference, test and their levels must be 1-D of one length, got {shapes}"
+            )
         for name in ("reference_level", "test_level"):
             levels = arrays[name]
-            if not np.issubdtype(levels.dtype, np.integer) or levels.min() < 0 or levels.max() >= self.observer.num_noise_levels:
+            if (
+                not np.issubdtype(levels.dtype, np.integer)
+                or levels.min() < 0
+                or levels.max() >= self.observer.num_noise_levels
+            ):
                 raise ValueError(
                     f"TwoAFCExperiment: {name} must be integers in [0, {self.observer.num_noise_levels}) "
                     f"(the observer's noise levels), got values {np.unique(levels)[:10]}"
                 )
         for name in ("reference", "test"):
             values = arrays[name]
-            if not np.isfinite(values).all() or (self.observer.domain == "log" and (values + self.observer.offset <= 0).any()):
+            if not np.isfinite(values).all() or (
+                self.observer.domain == "log" and (values + self.observer.offset <= 0).any()
+            ):
                 raise ValueError(
                     f"TwoAFCExperiment: {name} stimuli must be finite"
-                    + (f" and above -offset = {-self.observer.offset} (log domain)" if self.observer.domain == "log" else "")
+                    + (
+                        f" and above -offset = {-self.observer.offset} (log domain)"
+                        if self.observer.domain == "log"
+                        else ""
+                    )
                 )
             low, high, _ = self.observer.grid
             internal = np.asarray(self.observer.to_internal(values))
@@ -106,7 +124,9 @@ class TwoAFCExperiment(TrialResponses):
             object.__setattr__(self, name, value)
         # Staircases repeat stimuli: the probability is computed once per distinct
         # (reference, level, test, level), 3-4x fewer than trials on the speed data.
-        stacked = np.stack([arrays["reference"], arrays["reference_level"], arrays["test"], arrays["test_level"]], axis=1)
+        stacked = np.stack(
+            [arrays["reference"], arrays["reference_level"], arrays["test"], arrays["test_level"]], axis=1
+        )
         distinct, inverse = np.unique(stacked, axis=0, return_inverse=True)
         object.__setattr__(self, "_distinct", distinct)
         object.__setattr__(self, "_trial_to_distinct", inverse.ravel())
@@ -115,14 +135,22 @@ class TwoAFCExperiment(TrialResponses):
     def num_trials(self) -> int:
         return len(self.reference)
 
-    def subset(self, trials) -> "TwoAFCExperiment":
+    def subset(self, trials) -> TwoAFCExperiment:
         """The same observer on a subset of the trials (an index or boolean mask)."""
-        return TwoAFCExperiment(self.observer, self.reference[trials], self.reference_level[trials], self.test[trials], self.test_level[trials])
+        return TwoAFCExperiment(
+            self.observer,
+            self.reference[trials],
+            self.reference_level[trials],
+            self.test[trials],
+            self.test_level[trials],
+        )
 
     def response_probability(self, params):
         """P(test judged greater) for every trial under parameters ``params``."""
         d = self._distinct
-        p = self.observer.prob_test_greater(params, d[:, 0], d[:, 1].astype(np.int32), d[:, 2], d[:, 3].astype(np.int32))
+        p = self.observer.prob_test_greater(
+            params, d[:, 0], d[:, 1].astype(np.int32), d[:, 2], d[:, 3].astype(np.int32)
+        )
         return p[self._trial_to_distinct]
 
     def program(self, x=None, *, num_points=None):
@@ -146,8 +174,14 @@ class PsychometricPerCondition(TrialResponses):
 
     def __post_init__(self):
         condition = np.asarray(self.condition)
-        if not np.issubdtype(condition.dtype, np.integer) or condition.min() < 0 or condition.max() >= self.num_conditions:
-            raise ValueError(f"PsychometricPerCondition: condition must be integer labels in [0, {self.num_conditions})")
+        if (
+            not np.issubdtype(condition.dtype, np.integer)
+            or condition.min() < 0
+            or condition.max() >= self.num_conditions
+        ):
+            raise ValueError(
+                f"PsychometricPerCondition: condition must be integer labels in [0, {self.num_conditions})"
+            )
         object.__setattr__(self, "condition", condition)
         object.__setattr__(self, "reference", np.asarray(self.reference, float))
         object.__setattr__(self, "test", np.asarray(self.test, float))
@@ -156,8 +190,10 @@ class PsychometricPerCondition(TrialResponses):
     def num_trials(self) -> int:
         return len(self.condition)
 
-    def subset(self, trials) -> "PsychometricPerCondition":
-        return PsychometricPerCondition(self.condition[trials], self.reference[trials], self.test[trials], self.num_conditions)
+    def subset(self, trials) -> PsychometricPerCondition:
+        return PsychometricPerCondition(
+            self.condition[trials], self.reference[trials], self.test[trials], self.num_conditions
+        )
 
     def response_probability(self, params):
         log_ratio = jnp.log(self.test / self.reference)

@@ -41,7 +41,6 @@ import numpyro
 import numpyro.distributions as dist
 from jax.scipy.special import logsumexp
 from jax.scipy.stats import norm
-
 from numpyro import handlers
 from numpyro.primitives import Messenger
 
@@ -100,7 +99,8 @@ class PowerLawPrior:
         params = {
             "prior_exponent_excess": numpyro.sample("prior_exponent_excess", dist.LogNormal(0.0, 1.0)),
             "prior_scale_fraction": numpyro.sample(
-                "prior_scale_fraction", dist.TransformedDistribution(dist.Normal(0.0, 1.5), dist.transforms.SigmoidTransform())
+                "prior_scale_fraction",
+                dist.TransformedDistribution(dist.Normal(0.0, 1.5), dist.transforms.SigmoidTransform()),
             ),
         }
         for name, value in self.derived_parameters(params).items():
@@ -237,7 +237,9 @@ class Observer:
 
     def __post_init__(self):
         if self.prior is not None and not isinstance(self.prior, PRIORS):
-            raise TypeError(f"Observer: prior must be one of {[p.__name__ for p in PRIORS]} or None, got {self.prior!r}")
+            raise TypeError(
+                f"Observer: prior must be one of {[p.__name__ for p in PRIORS]} or None, got {self.prior!r}"
+            )
         if self.domain not in DOMAINS:
             raise ValueError(f"Observer: domain must be one of {DOMAINS}, got {self.domain!r}")
         if self.percept not in PERCEPTS:
@@ -245,21 +247,31 @@ class Observer:
         if int(self.num_noise_levels) < 1:
             raise ValueError(f"Observer: num_noise_levels must be at least 1, got {self.num_noise_levels}")
         if not self.offset >= 0 or not self.measurement_padding >= 0:
-            raise ValueError(f"Observer: offset and measurement_padding must be >= 0, got {self.offset}, {self.measurement_padding}")
+            raise ValueError(
+                f"Observer: offset and measurement_padding must be >= 0, got {self.offset}, {self.measurement_padding}"
+            )
         low, high, size = self.grid
         if not (high > low and int(size) >= 16):
-            raise ValueError(f"Observer: grid must be (low, high, size) with high > low and size >= 16, got {self.grid}")
+            raise ValueError(
+                f"Observer: grid must be (low, high, size) with high > low and size >= 16, got {self.grid}"
+            )
         if self.domain == "log" and self.offset > 0 and low < np.log(self.offset) - 1e-9:
-            raise ValueError(f"Observer: the grid starts at {low}, below log(offset) = {np.log(self.offset):.4f}, which is s = 0")
+            raise ValueError(
+                f"Observer: the grid starts at {low}, below log(offset) = {np.log(self.offset):.4f}, which is s = 0"
+            )
         object.__setattr__(self, "grid", (float(low), float(high), int(size)))
         object.__setattr__(self, "priors", tuple(self.priors))
         if not all(isinstance(p, Parameter) for p in self.priors):
-            raise TypeError("Observer: priors must be hz.priors.Parameter declarations (a name and a NumPyro distribution)")
+            raise TypeError(
+                "Observer: priors must be hz.priors.Parameter declarations (a name and a NumPyro distribution)"
+            )
         defaults = {p.name: p for p in self._declared_parameters(replaced=False)}
         for replacement in self.priors:
             default = defaults.get(replacement.name)
             if default is None:
-                raise ValueError(f"Observer: priors names {replacement.name!r}, not a parameter of this observer; its parameters: {sorted(defaults)}")
+                raise ValueError(
+                    f"Observer: priors names {replacement.name!r}, not a parameter of this observer; its parameters: {sorted(defaults)}"
+                )
             if default.shape != replacement.shape:
                 raise ValueError(
                     f"Observer: the prior of {replacement.name!r} must have event shape {default.shape}, "
@@ -341,7 +353,9 @@ class Observer:
         levels ``level``: the observer's bias with its noise switched off."""
         curves, m = self.percept_curves(params), self.measurement_grid()
         u = self.to_internal(s)
-        return self.from_internal(jax.vmap(lambda x, k: jnp.interp(x, m, curves[k]))(jnp.ravel(u), jnp.ravel(level)).reshape(u.shape))
+        return self.from_internal(
+            jax.vmap(lambda x, k: jnp.interp(x, m, curves[k]))(jnp.ravel(u), jnp.ravel(level)).reshape(u.shape)
+        )
 
     def prob_test_greater(self, params, reference, reference_level, test, test_level):
         """P(the observer says "test greater") per trial: stimuli ``reference`` and ``test``

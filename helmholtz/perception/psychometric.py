@@ -398,7 +398,7 @@ class PsychometricFunction(Model):
 
     # -- the design ---------------------------------------------------------------------------
     @classmethod
-    def from_data(cls, data, **options) -> "PsychometricFunction":
+    def from_data(cls, data, **options) -> PsychometricFunction:
         """The model of psignifit's data matrix ``data`` (rows: intensity, number of yes /
         correct, number of trials); fit it to the same ``data`` (or its second column)."""
         data = _as_matrix(data, "PsychometricFunction.from_data")
@@ -448,7 +448,7 @@ class PsychometricFunction(Model):
             return (high - low) / 100
         return float(np.diff(np.unique(self.scaled_intensity)).min())
 
-    def subset(self, blocks) -> "PsychometricFunction":
+    def subset(self, blocks) -> PsychometricFunction:
         """The same model (the same priors: the range they are built from is kept) on some
         of the blocks (an index or boolean mask)."""
         return PsychometricFunction(

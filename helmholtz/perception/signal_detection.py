@@ -207,4 +207,3 @@ __all__ = [
     "proportion_correct_2afc",
     "roc_curve",
 ]
-

@@ -41,12 +41,18 @@ def _unconstrained_sites(experiment: TwoAFCExperiment):
             fn = fn.base_dist
         if isinstance(fn, dist.LogNormal):
             transform, base = "exp", fn.base_dist
-        elif isinstance(fn, dist.TransformedDistribution) and len(fn.transforms) == 1 and isinstance(fn.transforms[0], transforms.SigmoidTransform):
+        elif (
+            isinstance(fn, dist.TransformedDistribution)
+            and len(fn.transforms) == 1
+            and isinstance(fn.transforms[0], transforms.SigmoidTransform)
+        ):
             transform, base = "sigmoid", fn.base_dist
         elif isinstance(fn, dist.Normal):
             transform, base = "identity", fn
         else:
-            raise ValueError(f"SimulatedExperiment: the prior of {name!r} ({type(fn).__name__}) is not a transformed Normal")
+            raise ValueError(
+                f"SimulatedExperiment: the prior of {name!r} ({type(fn).__name__}) is not a transformed Normal"
+            )
         shape = tuple(np.shape(trace[name]["value"]))
         sites.append((name, shape, transform, float(np.ravel(base.loc)[0]), float(np.ravel(base.scale)[0])))
     return tuple(sites)
@@ -65,7 +71,11 @@ class SimulatedExperiment(Simulator):
         sites = _unconstrained_sites(self.experiment)
         object.__setattr__(self, "_sites", sites)
         e = self.experiment
-        log_ratio = np.log((e.test + e.observer.offset) / (e.reference + e.observer.offset)) if e.observer.domain == "log" else e.test - e.reference
+        log_ratio = (
+            np.log((e.test + e.observer.offset) / (e.reference + e.observer.offset))
+            if e.observer.domain == "log"
+            else e.test - e.reference
+        )
         edges = np.quantile(log_ratio, np.linspace(0, 1, self.ratio_bins + 1)[1:-1])
         keys = np.stack([e.reference, e.reference_level, e.test_level, np.searchsorted(edges, log_ratio)], axis=1)
         _, group = np.unique(keys, axis=0, return_inverse=True)

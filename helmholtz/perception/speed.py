@@ -36,7 +36,9 @@ def contrast_levels(trials: pd.DataFrame) -> np.ndarray:
     return np.unique(np.concatenate([trials["ref_contrast"], trials["test_contrast"]]))
 
 
-def speed_observer(trials: pd.DataFrame, prior: str | None = "slow", percept: str = "mean", grid_size: int = 256) -> Observer:
+def speed_observer(
+    trials: pd.DataFrame, prior: str | None = "slow", percept: str = "mean", grid_size: int = 256
+) -> Observer:
     """The observer of :mod:`helmholtz.perception.speed` for the stimuli of ``trials``: one
     noise level per contrast, a log-speed grid reaching 2.5 log units beyond the speeds.
     ``prior``: ``"slow"`` (the default: a heavy-tailed power law restricted to favour slow
@@ -58,7 +60,9 @@ def speed_observer(trials: pd.DataFrame, prior: str | None = "slow", percept: st
     else:
         world_prior = None
     grid = (float(np.log(SPEED_OFFSET)), float(np.log(speeds.max() + SPEED_OFFSET) + 2.5), grid_size)
-    return Observer(world_prior, len(contrast_levels(trials)), domain="log", percept=percept, offset=SPEED_OFFSET, grid=grid)
+    return Observer(
+        world_prior, len(contrast_levels(trials)), domain="log", percept=percept, offset=SPEED_OFFSET, grid=grid
+    )
 
 
 def speed_experiment(trials: pd.DataFrame, prior: str | None = "slow", **observer_options) -> TwoAFCExperiment:
@@ -79,7 +83,12 @@ def psychometric_baseline(trials: pd.DataFrame) -> PsychometricPerCondition:
     keys = trials[["ref_speed_deg_s", "ref_contrast", "test_contrast"]].to_numpy()
     _, condition = np.unique(keys, axis=0, return_inverse=True)
     condition = condition.ravel().astype(np.int64)
-    return PsychometricPerCondition(condition, trials["ref_speed_deg_s"].to_numpy(float), trials["test_speed_deg_s"].to_numpy(float), int(condition.max()) + 1)
+    return PsychometricPerCondition(
+        condition,
+        trials["ref_speed_deg_s"].to_numpy(float),
+        trials["test_speed_deg_s"].to_numpy(float),
+        int(condition.max()) + 1,
+    )
 
 
 def condition_counts(trials: pd.DataFrame, bin_width: float = 0.125) -> dict[tuple[float, float, float], np.ndarray]:

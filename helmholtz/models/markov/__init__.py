@@ -2,6 +2,8 @@
 (Gaussian and Poisson observations) and autoregressive processes, each a thin model class
 over pure inference functions; and LFADS, a sequential VAE of spiking trials."""
 
+from helmholtz.models.markov.autoregressive import AutoRegressive
+from helmholtz.models.markov.hmm import HiddenMarkovModel
 from helmholtz.models.markov.hmm_inference import (
     HMMFilterResult,
     HMMSmootherResult,
@@ -12,6 +14,7 @@ from helmholtz.models.markov.hmm_inference import (
     hmm_sample,
     hmm_smoother,
 )
+from helmholtz.models.markov.lds import LinearDynamicalSystem, PoissonLinearDynamicalSystem
 from helmholtz.models.markov.lds_inference import (
     LDSFilterResult,
     LDSParams,
@@ -21,9 +24,6 @@ from helmholtz.models.markov.lds_inference import (
     lds_log_likelihood,
     lds_sample,
 )
-from helmholtz.models.markov.autoregressive import AutoRegressive
-from helmholtz.models.markov.hmm import HiddenMarkovModel
-from helmholtz.models.markov.lds import LinearDynamicalSystem, PoissonLinearDynamicalSystem
 from helmholtz.models.markov.lfads import LFADS
 
 __all__ = [

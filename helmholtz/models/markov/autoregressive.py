@@ -9,7 +9,13 @@ import numpyro.distributions as dist
 
 from helmholtz._serialization import serializable
 from helmholtz.models.base import OBSERVED_SITE, Model
-from helmholtz.models.markov._sequences import check_count, check_positive, check_sequences, num_sequences, sequence_plate
+from helmholtz.models.markov._sequences import (
+    check_count,
+    check_positive,
+    check_sequences,
+    num_sequences,
+    sequence_plate,
+)
 from helmholtz.models.markov.distributions import AutoRegressiveProcess
 
 
@@ -44,7 +50,9 @@ class AutoRegressive(Model):
     def validate_data(self, x):
         x = check_sequences(x, self.name, 1)
         if x.shape[-1] <= self.order:
-            raise ValueError(f"{self.name}: an AR({self.order}) sequence needs more than {self.order} steps, got {x.shape[-1]}")
+            raise ValueError(
+                f"{self.name}: an AR({self.order}) sequence needs more than {self.order} steps, got {x.shape[-1]}"
+            )
         return x
 
     def num_points_of(self, x):

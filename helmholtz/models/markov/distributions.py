@@ -45,12 +45,16 @@ class HiddenMarkovEmissions(dist.Distribution):
     pytree_data_fields = ("initial_probs", "transition_matrix", "emission")
     pytree_aux_fields = ("num_steps",)
 
-    def __init__(self, initial_probs, transition_matrix, emission: dist.Distribution, num_steps: int, *, validate_args=None):
+    def __init__(
+        self, initial_probs, transition_matrix, emission: dist.Distribution, num_steps: int, *, validate_args=None
+    ):
         self.initial_probs = initial_probs
         self.transition_matrix = transition_matrix
         self.emission = emission
         self.num_steps = int(num_steps)
-        super().__init__(batch_shape=(), event_shape=(self.num_steps,) + emission.event_shape, validate_args=validate_args)
+        super().__init__(
+            batch_shape=(), event_shape=(self.num_steps,) + emission.event_shape, validate_args=validate_args
+        )
 
     @constraints.dependent_property(event_dim=2)
     def support(self):
@@ -62,7 +66,9 @@ class HiddenMarkovEmissions(dist.Distribution):
 
     def log_prob(self, value):
         def one_sequence(sequence):
-            return hmm_log_likelihood(self.initial_probs, self.transition_matrix, self.emission_log_likelihoods(sequence))
+            return hmm_log_likelihood(
+                self.initial_probs, self.transition_matrix, self.emission_log_likelihoods(sequence)
+            )
 
         return _over_leading_dims(one_sequence, value, len(self.event_shape))
 
@@ -93,7 +99,9 @@ class LinearGaussianStateSpace(dist.Distribution):
         return _over_leading_dims(lambda sequence: lds_log_likelihood(self.params, sequence), value, 2)
 
     def sample(self, key, sample_shape=()):
-        return _sample_many(lambda k: lds_sample(k, self.params, self.num_steps)[1], key, sample_shape, self.batch_shape)
+        return _sample_many(
+            lambda k: lds_sample(k, self.params, self.num_steps)[1], key, sample_shape, self.batch_shape
+        )
 
 
 class AutoRegressiveProcess(dist.Distribution):
@@ -108,7 +116,9 @@ class AutoRegressiveProcess(dist.Distribution):
     pytree_data_fields = ("intercept", "coefficients", "noise")
     pytree_aux_fields = ("num_steps", "initial_loc", "initial_scale")
 
-    def __init__(self, intercept, coefficients, noise, num_steps: int, initial_loc=0.0, initial_scale=1.0, *, validate_args=None):
+    def __init__(
+        self, intercept, coefficients, noise, num_steps: int, initial_loc=0.0, initial_scale=1.0, *, validate_args=None
+    ):
         self.intercept, self.coefficients, self.noise = intercept, jnp.asarray(coefficients), noise
         self.num_steps, self.initial_loc, self.initial_scale = int(num_steps), float(initial_loc), float(initial_scale)
         self.order = self.coefficients.shape[-1]

@@ -131,7 +131,9 @@ class HiddenMarkovModel(Model):
         take_rows = lambda a: jnp.take_along_axis(a, order[..., :, None], axis=-2)  # noqa: E731
         relabelled = {
             "initial_probs": jnp.take_along_axis(params["initial_probs"], order, axis=-1),
-            "transition_matrix": jnp.take_along_axis(take_rows(params["transition_matrix"]), order[..., None, :], axis=-1),
+            "transition_matrix": jnp.take_along_axis(
+                take_rows(params["transition_matrix"]), order[..., None, :], axis=-1
+            ),
         }
         for name in ("means", "scales", "rates", "probs"):
             if name in params:
@@ -142,7 +144,9 @@ class HiddenMarkovModel(Model):
     def _inputs(self, params, x):
         x = jnp.asarray(x)
         if x.ndim != 2:
-            raise ValueError(f"{self.name}: state inference takes one sequence (num_steps, obs_dim), got shape {x.shape}")
+            raise ValueError(
+                f"{self.name}: state inference takes one sequence (num_steps, obs_dim), got shape {x.shape}"
+            )
         for name in ("initial_probs", "transition_matrix"):
             if not isinstance(params[name], jax.core.Tracer):
                 check_stochastic(f"{self.name}: {name}", params[name])

@@ -61,7 +61,9 @@ class _LinearDynamics(Model):
         check_count(self.name, state_dim=self.state_dim, obs_dim=self.obs_dim, num_steps=self.num_steps)
         if self.obs_dim < self.state_dim:
             raise ValueError(f"{self.name}: obs_dim ({self.obs_dim}) must be at least state_dim ({self.state_dim})")
-        check_positive(self.name, dynamics_scale=self.dynamics_scale, state_noise=self.state_noise, bias_scale=self.bias_scale)
+        check_positive(
+            self.name, dynamics_scale=self.dynamics_scale, state_noise=self.state_noise, bias_scale=self.bias_scale
+        )
         if not math.isfinite(self.decay):
             raise ValueError(f"{self.name}: decay must be finite, got {self.decay!r}")
 
@@ -76,7 +78,9 @@ class _LinearDynamics(Model):
         deviation = numpyro.sample("dynamics_deviation", dist.Normal(0.0, 1.0).expand([s, s]).to_event(2))
         params = {
             "dynamics_deviation": deviation,
-            "dynamics_matrix": numpyro.deterministic("dynamics_matrix", self.decay * jnp.eye(s) + self.dynamics_scale * deviation),
+            "dynamics_matrix": numpyro.deterministic(
+                "dynamics_matrix", self.decay * jnp.eye(s) + self.dynamics_scale * deviation
+            ),
             "emission_diagonal": numpyro.sample("emission_diagonal", dist.HalfNormal(1.0).expand([s]).to_event(1)),
             "emission_rest": numpyro.sample("emission_rest", dist.Normal(0.0, 1.0).expand([d - s, s]).to_event(2)),
             "emission_bias": numpyro.sample("emission_bias", dist.Normal(0.0, self.bias_scale).expand([d]).to_event(1)),
@@ -197,8 +201,9 @@ class PoissonLinearDynamicalSystem(_LinearDynamics):
                 "innovations", dist.Normal(0.0, 1.0).expand([num_steps, self.state_dim]).to_event(2)
             )
             states = numpyro.deterministic(
-                "states", jnp.vectorize(self.states_from_innovations, signature="(s,s),(t,s)->(t,s)")(
+                "states",
+                jnp.vectorize(self.states_from_innovations, signature="(s,s),(t,s)->(t,s)")(
                     params["dynamics_matrix"], innovations
-                )
+                ),
             )
             numpyro.sample(OBSERVED_SITE, dist.Poisson(jnp.exp(self.log_rates(params, states))).to_event(2), obs=x)

@@ -158,7 +158,9 @@ def lds_sample(key, params: LDSParams, num_steps: int) -> tuple[jnp.ndarray, jnp
     state_noise = jax.random.multivariate_normal(
         state_key, jnp.zeros_like(params.dynamics_bias), params.dynamics_covariance, (num_steps,)
     )
-    first = jax.random.multivariate_normal(jax.random.fold_in(state_key, 1), params.initial_mean, params.initial_covariance)
+    first = jax.random.multivariate_normal(
+        jax.random.fold_in(state_key, 1), params.initial_mean, params.initial_covariance
+    )
 
     def step(state, noise_t):
         following = params.dynamics_matrix @ state + params.dynamics_bias + noise_t

@@ -116,8 +116,14 @@ class LFADS(Model):
     has_local_latents = True
 
     def __post_init__(self):
-        check_count("LFADS", num_neurons=self.num_neurons, num_steps=self.num_steps, generator_dim=self.generator_dim,
-                    factor_dim=self.factor_dim, encoder_dim=self.encoder_dim)
+        check_count(
+            "LFADS",
+            num_neurons=self.num_neurons,
+            num_steps=self.num_steps,
+            generator_dim=self.generator_dim,
+            factor_dim=self.factor_dim,
+            encoder_dim=self.encoder_dim,
+        )
         if self.encoded_neurons is not None:
             neurons = tuple(int(n) for n in self.encoded_neurons)
             if not neurons or len(set(neurons)) != len(neurons) or not all(0 <= n < self.num_neurons for n in neurons):
@@ -141,7 +147,9 @@ class LFADS(Model):
         values = np.asarray(array)
         bad = values[(values < 0) | (values != np.round(values))]
         if bad.size:
-            raise ValueError(f"LFADS: spike counts must be non-negative integers, but {bad.size} values are not, e.g. {bad[:3].tolist()}")
+            raise ValueError(
+                f"LFADS: spike counts must be non-negative integers, but {bad.size} values are not, e.g. {bad[:3].tolist()}"
+            )
         return array
 
     def make_generator(self, key) -> Generator:

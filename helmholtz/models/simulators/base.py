@@ -21,7 +21,6 @@ import functools
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import ClassVar
 
 import jax
@@ -147,7 +146,9 @@ class Simulator(Model):
         """One data set from one set of named parameters."""
         return self.simulate_one(as_key(key), self.theta_of(params))
 
-    def simulate_batch(self, key, theta, *, chunk_size: int | None = None, progress_bar: bool = False, devices=None) -> np.ndarray:
+    def simulate_batch(
+        self, key, theta, *, chunk_size: int | None = None, progress_bar: bool = False, devices=None
+    ) -> np.ndarray:
         """Data sets ``(n, *observation_shape)`` for parameter vectors ``theta (n, d)``.
 
         ``devices``: the devices each chunk is spread over (default: every local device of
@@ -157,7 +158,9 @@ class Simulator(Model):
         The results do not depend on either."""
         return run_in_chunks(self, "simulate", key, theta, chunk_size, progress_bar, devices)
 
-    def simulate_summaries(self, key, theta, *, chunk_size: int | None = None, progress_bar: bool = False, devices=None) -> np.ndarray:
+    def simulate_summaries(
+        self, key, theta, *, chunk_size: int | None = None, progress_bar: bool = False, devices=None
+    ) -> np.ndarray:
         """Summary statistics ``(n, num_features)`` of fresh simulations at ``theta (n, d)``;
         the data sets themselves are never kept, so any number fits in memory."""
         return run_in_chunks(self, "summaries", key, theta, chunk_size, progress_bar, devices)

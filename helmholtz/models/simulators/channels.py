@@ -32,7 +32,8 @@ about 1e-6 relative in float32, far below the scheme's own error per step.
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax.numpy as jnp
 
@@ -126,7 +127,11 @@ def classic_step(v, gates, drive, c):
     v = _membrane(v, conductance, reversal_current, drive, c["dt"])
     alpha_m, beta_m, alpha_h, beta_h, alpha_n, beta_n = _classic_rates(v)
     dt, q10 = c["dt"], c["q10"]
-    return v, (_relax(m, alpha_m, beta_m, dt, q10), _relax(h, alpha_h, beta_h, dt, q10), _relax(n, alpha_n, beta_n, dt, q10))
+    return v, (
+        _relax(m, alpha_m, beta_m, dt, q10),
+        _relax(h, alpha_h, beta_h, dt, q10),
+        _relax(n, alpha_n, beta_n, dt, q10),
+    )
 
 
 # -- cortical neuron (Pospischil et al. 2008; Goncalves et al. 2020) -------------------------

@@ -69,7 +69,9 @@ def voltage_features(v, dt: float, stim_on: float, stim_off: float, threshold: f
 
     is_peak = (stim[:, 1:-1] > stim[:, :-2]) & (stim[:, 1:-1] >= stim[:, 2:]) & (stim[:, 1:-1] >= threshold)
     num_peaks = is_peak.sum(-1)
-    mean_peak = jnp.where(num_peaks > 0, jnp.where(is_peak, stim[:, 1:-1], 0.0).sum(-1) / jnp.maximum(num_peaks, 1), stim.max(-1))
+    mean_peak = jnp.where(
+        num_peaks > 0, jnp.where(is_peak, stim[:, 1:-1], 0.0).sum(-1) / jnp.maximum(num_peaks, 1), stim.max(-1)
+    )
     width = jnp.where(has_spike, (stim >= threshold).sum(-1) * dt / jnp.maximum(count, 1), 0.0)
 
     rest = v[:, : max(first, 2)]

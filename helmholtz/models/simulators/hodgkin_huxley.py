@@ -90,7 +90,9 @@ CLASSIC_PRIORS = (
 def step_current(amplitude: float, *, duration: float, dt: float, stim_on: float, stim_off: float) -> np.ndarray:
     """A current step of ``amplitude`` (uA/cm^2) between stim_on and stim_off (ms)."""
     if not (math.isfinite(dt) and dt > 0 and math.isfinite(duration) and duration > 0):
-        raise ValueError(f"step_current: dt and duration must be positive numbers of ms, got dt={dt!r}, duration={duration!r}")
+        raise ValueError(
+            f"step_current: dt and duration must be positive numbers of ms, got dt={dt!r}, duration={duration!r}"
+        )
     time = np.arange(int(round(duration / dt))) * dt
     return np.where((time >= stim_on) & (time < stim_off), amplitude, 0.0).astype(np.float32)
 
@@ -148,7 +150,9 @@ class HodgkinHuxley(Simulator):
 
     # -- constructors ------------------------------------------------------------------
     @classmethod
-    def cortical(cls, *, recording=None, current=None, dt=None, stim_on=None, stim_off=None, area_cm2=DEFAULT_AREA_CM2, **options):
+    def cortical(
+        cls, *, recording=None, current=None, dt=None, stim_on=None, stim_off=None, area_cm2=DEFAULT_AREA_CM2, **options
+    ):
         """The Goncalves et al. (2020) model: from a :class:`~helmholtz.data.Recording`
         (its current in nA becomes a density over ``area_cm2``), or from a current density
         array with ``dt``, ``stim_on`` and ``stim_off``."""
@@ -202,7 +206,9 @@ class HodgkinHuxley(Simulator):
         that the arrays have the layout the CPU wants: time-major, the batch contiguous."""
         return _batched(self, True)(key, theta)
 
-    def simulate_summaries(self, key, theta, *, chunk_size: int | None = None, progress_bar: bool = False, devices=None) -> np.ndarray:
+    def simulate_summaries(
+        self, key, theta, *, chunk_size: int | None = None, progress_bar: bool = False, devices=None
+    ) -> np.ndarray:
         """Summary statistics ``(n, 14)`` (:data:`FEATURE_NAMES`) of fresh simulations at
         ``theta (n, d)``, accumulated while simulating: no trace is stored. Equal, to float
         rounding, to ``summarize(simulate_batch(key, theta))`` (same keys, same noise)."""
@@ -245,7 +251,9 @@ class HodgkinHuxley(Simulator):
         stream = None if record else _FeatureStream(self, dtype)
         block = _BLOCK if record else stream.block
         num_blocks = -(-num_samples // block)
-        current = jnp.asarray(np.pad(self.current, (0, num_blocks * block - num_samples)).reshape(num_blocks, block, 1), dtype)
+        current = jnp.asarray(
+            np.pad(self.current, (0, num_blocks * block - num_samples)).reshape(num_blocks, block, 1), dtype
+        )
         noisy = self._noisy
         if noisy:
             seeds = jax.vmap(lambda key: jax.random.bits(key, (2,), jnp.uint32))(keys).T  # (2, n)
@@ -298,17 +306,27 @@ class HodgkinHuxley(Simulator):
         def advance_checking(carry, inputs):
             (v, gates), non_finite = carry
             drive, in_trace = inputs
-            return (step(v, gates, drive, constants), non_finite + jnp.where(in_trace & ~jnp.isfinite(v), 1.0, 0.0)), None
+            return (
+                step(v, gates, drive, constants),
+                non_finite + jnp.where(in_trace & ~jnp.isfinite(v), 1.0, 0.0),
+            ), None
 
         def block_checking(carry, inputs):
             block_index, block_current = inputs
             in_trace = block_index * block + offsets < num_samples
-            return lax.scan(advance_checking, carry, (drives(block_index, block_current), in_trace), unroll=_UNROLL)[0], None
+            return lax.scan(advance_checking, carry, (drives(block_index, block_current), in_trace), unroll=_UNROLL)[
+                0
+            ], None
 
         def advance_resting(carry, drive):
             (v, gates), (y_sum, y2_sum), non_finite, shift = carry
             y = v - shift
-            carry = (step(v, gates, drive, constants), (y_sum + y, y2_sum + y * y), non_finite + jnp.where(jnp.isfinite(v), 0.0, 1.0), shift)
+            carry = (
+                step(v, gates, drive, constants),
+                (y_sum + y, y2_sum + y * y),
+                non_finite + jnp.where(jnp.isfinite(v), 0.0, 1.0),
+                shift,
+            )
             return carry, None
 
         def block_resting(carry, inputs):
@@ -316,9 +334,16 @@ class HodgkinHuxley(Simulator):
             block_index, block_current = inputs
             zero = jnp.zeros_like(state[0])
             (state, sums, non_finite, shift), _ = lax.scan(
-                advance_resting, (state, (zero, zero), non_finite, state[0]), drives(block_index, block_current), unroll=_UNROLL
+                advance_resting,
+                (state, (zero, zero), non_finite, state[0]),
+                drives(block_index, block_current),
+                unroll=_UNROLL,
             )
-            return (state, _chan_merge(rest, _central_moments(jnp.asarray(block, dtype), shift, sums)), non_finite), None
+            return (
+                state,
+                _chan_merge(rest, _central_moments(jnp.asarray(block, dtype), shift, sums)),
+                non_finite,
+            ), None
 
         # Before and after the stimulus window the features read only the resting
         # potential's moments (before) and whether V stays finite (both), so the blocks
@@ -329,7 +354,9 @@ class HodgkinHuxley(Simulator):
         step_acc, block_acc = stream.init_step(v0), stream.init_block(batch)
         if resting:
             (state, rest, non_finite), _ = lax.scan(
-                block_resting, (state, block_acc["rest"], step_acc["non_finite"]), (block_indices[:resting], current[:resting])
+                block_resting,
+                (state, block_acc["rest"], step_acc["non_finite"]),
+                (block_indices[:resting], current[:resting]),
             )
             step_acc, block_acc = {**step_acc, "non_finite": non_finite}, {**block_acc, "rest": rest}
         carry = (state, step_acc, block_acc)
@@ -337,7 +364,9 @@ class HodgkinHuxley(Simulator):
             block_streaming, carry, (block_indices[resting:streamed], current[resting:streamed])
         )
         if streamed < num_blocks:
-            (_, non_finite), _ = lax.scan(block_checking, (state, step_acc["non_finite"]), (block_indices[streamed:], current[streamed:]))
+            (_, non_finite), _ = lax.scan(
+                block_checking, (state, step_acc["non_finite"]), (block_indices[streamed:], current[streamed:])
+            )
             step_acc = {**step_acc, "non_finite": non_finite}
         return stream.features(step_acc, block_acc)
 
@@ -385,11 +414,29 @@ def _erfinv(x):
     w = -jnp.log((1.0 - x) * (1.0 + x))
     central = w - 2.5
     p = jnp.full_like(x, 2.81022636e-08)
-    for c in (3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087, -0.00125372503, -0.00417768164, 0.246640727, 1.50140941):
+    for c in (
+        3.43273939e-07,
+        -3.5233877e-06,
+        -4.39150654e-06,
+        0.00021858087,
+        -0.00125372503,
+        -0.00417768164,
+        0.246640727,
+        1.50140941,
+    ):
         p = c + p * central
     tail = jnp.sqrt(w) - 3.0
     q = jnp.full_like(x, -0.000200214257)
-    for c in (0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773, -0.0076224613, 0.00943887047, 1.00167406, 2.83297682):
+    for c in (
+        0.000100950558,
+        0.00134934322,
+        -0.00367342844,
+        0.00573950773,
+        -0.0076224613,
+        0.00943887047,
+        1.00167406,
+        2.83297682,
+    ):
         q = c + q * tail
     return jnp.where(w < 5.0, p, q) * x
 
@@ -599,14 +646,21 @@ class _FeatureStream:
             ya = earlier - shift
             # Stacked on axis 1, the product reads the (block, 3, n) array as one matrix;
             # stacked first it measured 1.4x slower in all (XLA transposed it).
-            sa, sb, sab = jnp.einsum("t,tsb->sb", pair.astype(x.dtype), jnp.stack([ya, y, ya * y], axis=1), precision=lax.Precision.HIGHEST)
+            sa, sb, sab = jnp.einsum(
+                "t,tsb->sb", pair.astype(x.dtype), jnp.stack([ya, y, ya * y], axis=1), precision=lax.Precision.HIGHEST
+            )
             safe = jnp.maximum(n, 1.0)
             mean_a, mean_b, comoment = shift + sa / safe, shift + sb / safe, sab - sa * sb / safe
             total = old[0] + n
             inv = 1.0 / jnp.maximum(total, 1.0)
             delta_a, delta_b = mean_a - old[1], mean_b - old[2]
             lagged.append(
-                (total, old[1] + delta_a * n * inv, old[2] + delta_b * n * inv, old[3] + comoment + delta_a * delta_b * old[0] * n * inv)
+                (
+                    total,
+                    old[1] + delta_a * n * inv,
+                    old[2] + delta_b * n * inv,
+                    old[3] + comoment + delta_a * delta_b * old[0] * n * inv,
+                )
             )
         new["lagged"] = tuple(lagged)
         return new, {**step_acc, "sums": self._zero_sums(x.shape[1:])}

@@ -27,8 +27,8 @@ import numpy as np
 import numpyro.distributions as dist
 
 from helmholtz._serialization import serializable
-from helmholtz.utils import reference_dir
 from helmholtz.models.simulators.base import Normal, Simulator, Uniform
+from helmholtz.utils import reference_dir
 
 
 def _theta_names(dim: int) -> tuple[str, ...]:

@@ -26,7 +26,7 @@ that would only check the new code against itself.
 import platform
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import jax
@@ -60,22 +60,51 @@ def nonlinear_data():
 
 def fits():
     """(name, method, fit), each fit seeded and small."""
-    yield "nuts", hz.fit(
-        FactorAnalysis(obs_dim=4, latent_dim=1), factor_analysis_data(), method="nuts", key=0,
-        num_chains=2, num_warmup=100, num_samples=100, progress_bar=False,
+    yield (
+        "nuts",
+        hz.fit(
+            FactorAnalysis(obs_dim=4, latent_dim=1),
+            factor_analysis_data(),
+            method="nuts",
+            key=0,
+            num_chains=2,
+            num_warmup=100,
+            num_samples=100,
+            progress_bar=False,
+        ),
     )
     yield "svi", hz.fit(EightSchools(sigma=SIGMA), Y, method="svi", key=0, num_steps=300, progress_bar=False)
     vae_model = NonlinearLVM(hz.priors.Gaussian(1), 4, hidden=(8,))
-    yield "vae", hz.fit(
-        vae_model, nonlinear_data(), method="vae", key=0,
-        num_steps=200, learning_rate=1e-2, encoder_hidden=(8,), patience=0, progress_bar=False,
+    yield (
+        "vae",
+        hz.fit(
+            vae_model,
+            nonlinear_data(),
+            method="vae",
+            key=0,
+            num_steps=200,
+            learning_rate=1e-2,
+            encoder_hidden=(8,),
+            patience=0,
+            progress_bar=False,
+        ),
     )
-    yield "npe", hz.fit(
-        TwoMoons(), np.array([0.1, -0.05], np.float32), method="npe", key=0,
-        # The default estimator (zuko_maf), with a smaller network than the default (50
-        # hidden units, 5 transforms: 220 KB) to keep the file small.
-        num_simulations=300, hidden_features=16, num_transforms=2, training_batch_size=50, max_num_epochs=5,
-        progress_bar=False,
+    yield (
+        "npe",
+        hz.fit(
+            TwoMoons(),
+            np.array([0.1, -0.05], np.float32),
+            method="npe",
+            key=0,
+            # The default estimator (zuko_maf), with a smaller network than the default (50
+            # hidden units, 5 transforms: 220 KB) to keep the file small.
+            num_simulations=300,
+            hidden_features=16,
+            num_transforms=2,
+            training_batch_size=50,
+            max_num_epochs=5,
+            progress_bar=False,
+        ),
     )
 
 
@@ -108,7 +137,9 @@ def main():
             expected["vae/x_small"], expected["vae/z_small"] = x_small, z_small
             for site, q in loaded.encode(x_small).items():
                 expected[f"vae/encode_mean/{site}"] = np.asarray(q.mean)
-                np.testing.assert_array_equal(np.asarray(fit.encode(x_small)[site].mean), expected[f"vae/encode_mean/{site}"])
+                np.testing.assert_array_equal(
+                    np.asarray(fit.encode(x_small)[site].mean), expected[f"vae/encode_mean/{site}"]
+                )
             expected["vae/decode"] = np.asarray(loaded.decode(z_small))
             np.testing.assert_array_equal(np.asarray(fit.decode(z_small)), expected["vae/decode"])
         size = path.stat().st_size
@@ -130,13 +161,15 @@ def write_readme(lines):
     commit = git("rev-parse", "HEAD")
     library_changes = git("status", "--porcelain", "--", str(HERE.parents[2] / "helmholtz"))
     if library_changes:
-        sys.exit(f"helmholtz/ has uncommitted changes; the fixture must be written by a committed release:\n{library_changes}")
+        sys.exit(
+            f"helmholtz/ has uncommitted changes; the fixture must be written by a committed release:\n{library_changes}"
+        )
     (HERE / "README.md").write_text(
         f"""# Legacy fits: saved by helmholtz {hz.__version__}, commit `{commit}`
 
 These files were written by helmholtz {hz.__version__} at commit `{commit}`
 (the library code, `helmholtz/`, exactly as committed there) with
-`make_legacy_fits.py` (this folder), on {datetime.now(timezone.utc):%Y-%m-%d}.
+`make_legacy_fits.py` (this folder), on {datetime.now(UTC):%Y-%m-%d}.
 
 **Never regenerate them with a later release.** Their point is that a fit saved by this
 release must still load, and give the same draws, after later changes to how fits are
