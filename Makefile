@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow gallery gallery-quick serve bench bench-sbi bench-perception bench-amortised install clean
+.PHONY: demo lint test test-slow gallery gallery-quick serve bench bench-sbi bench-perception bench-amortised install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,12 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/helmholtz demo --out demo-report
 
-test: $(STAMP)
+# The linter's rules are in pyproject.toml ([tool.ruff]).
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint
 	$(BIN)/python -m pytest -q
 
 test-slow: $(STAMP)

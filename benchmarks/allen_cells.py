@@ -36,7 +36,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
-    header = f"{'cell':<26} {'spikes':>6} {'at mode':>7} {'rel err':>7} {'pred median':>11} {'rest mV':>8} {'at mode':>8} {'invalid':>7} {'minutes':>7}"
+    header = (
+        f"{'cell':<26} {'spikes':>6} {'at mode':>7} {'rel err':>7} {'pred median':>11} "
+        f"{'rest mV':>8} {'at mode':>8} {'invalid':>7} {'minutes':>7}"
+    )
     print(header, flush=True)
     for path in allen_recordings()[args.first : args.first + args.cells]:
         recording = load_recording(path)
@@ -67,7 +70,8 @@ def main(argv=None):
         }
         rows.append(row)
         print(
-            f"{row['cell']:<26} {row['observed_spikes']:>6.0f} {row['spikes_at_mode']:>7.0f} {error:>7.0%} {row['predicted_spikes_median']:>11.0f} "
+            f"{row['cell']:<26} {row['observed_spikes']:>6.0f} {row['spikes_at_mode']:>7.0f} {error:>7.0%} "
+            f"{row['predicted_spikes_median']:>11.0f} "
             f"{row['observed_rest']:>8.1f} {row['rest_at_mode']:>8.1f} {row['invalid_fraction']:>7.1%} {minutes:>7.1f}",
             flush=True,
         )

@@ -71,7 +71,9 @@ def main(argv=None):
     parser.add_argument("--num-transforms", type=int, default=5)
     args = parser.parse_args(argv)
     print(
-        f"NPE ({args.estimator} estimator, {args.hidden_features} hidden, {args.num_transforms} transforms), {args.num_simulations} simulations, C2ST on {args.draws} + {args.draws} draws, {args.observations} observations"
+        f"NPE ({args.estimator} estimator, {args.hidden_features} hidden, {args.num_transforms} transforms), "
+        f"{args.num_simulations} simulations, C2ST on {args.draws} + {args.draws} draws, "
+        f"{args.observations} observations"
     )
     print(
         f"{'task':<16} {'ours (mean)':>11} {'published':>9} {'ours - published':>16} {'train s':>8}   per observation"

@@ -93,7 +93,8 @@ def main(argv=None):
     for method in args.methods[1:]:
         gaps = [np.abs(results[method][0][n][0] - reference[n][0]) / reference[n][1] for n in reference]
         print(
-            f"{method}: mean |mean - {args.methods[0]} mean| = {np.mean(np.concatenate([np.ravel(g) for g in gaps])):.2f} {args.methods[0]} sds"
+            f"{method}: mean |mean - {args.methods[0]} mean| = "
+            f"{np.mean(np.concatenate([np.ravel(g) for g in gaps])):.2f} {args.methods[0]} sds"
         )
 
 

@@ -85,7 +85,9 @@ def main(argv=None):
         row["noise_vs_contrast_rho"] = float(spearmanr(row["contrasts"], params["noise"]).statistic)
         rows.append(row)
         print(
-            f"subject {subject} {args.fit_prior} fit: noise {np.round(params['noise'], 3).tolist()} at contrasts {row['contrasts']}; exponent {params['prior_exponent']:.2f}, scale {params['prior_scale']:.3f} deg/s",
+            f"subject {subject} {args.fit_prior} fit: noise {np.round(params['noise'], 3).tolist()} "
+            f"at contrasts {row['contrasts']}; exponent {params['prior_exponent']:.2f}, "
+            f"scale {params['prior_scale']:.3f} deg/s",
             flush=True,
         )
 

@@ -62,6 +62,7 @@ SECTIONS = (
     "time_series",
     "perception",
     "simulators_and_recordings",
+    "declaring_your_own_model",
     "*",
     "diagnostics",
 )

@@ -14,6 +14,7 @@ import os
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
 from helmholtz import data, diagnostics, models, perception, priors
+from helmholtz._serialization import serializable
 from helmholtz.app.recording_fit import fit_recording
 from helmholtz.inference import Fit, backends, fit, load, methods_for
 
@@ -30,4 +31,5 @@ __all__ = [
     "models",
     "perception",
     "priors",
+    "serializable",
 ]

@@ -74,7 +74,14 @@ def _describe(value):
 
 def support_bounds(distribution: dist.Distribution) -> tuple[np.ndarray, np.ndarray]:
     """The lower and upper bounds of ``distribution``'s support, shaped like one draw;
-    -inf and inf where it is unbounded (read from NumPyro's support constraint)."""
+    -inf and inf where it is unbounded (read from NumPyro's support constraint).
+
+    Args:
+        distribution: a NumPyro distribution.
+
+    Returns:
+        ``(low, high)``, float64 arrays of the distribution's ``event_shape``.
+    """
     support = distribution.support
     while isinstance(support, dist.constraints.independent):
         support = support.base_constraint
@@ -89,12 +96,16 @@ def support_bounds(distribution: dist.Distribution) -> tuple[np.ndarray, np.ndar
 class Parameter:
     """A named parameter of a simulator or an observer and its prior.
 
-    Attributes:
+    Args:
         name: the parameter's name (its NumPyro site).
         prior: any NumPyro distribution of one value of the parameter: ``batch_shape``
             ``()``; its ``event_shape`` is the parameter's shape (``()`` for a scalar,
             ``(k,)`` for a vector with a joint prior such as a MultivariateNormal).
         unit: the parameter's unit, for labels.
+
+    Raises:
+        ValueError: the name is not an identifier, or the prior has a batch shape or is discrete.
+        TypeError: the prior is not a NumPyro distribution, or cannot be saved.
     """
 
     name: str
@@ -175,7 +186,20 @@ def _format(distribution: dist.Distribution) -> str:
 
 
 def Uniform(name: str, low: float, high: float, unit: str = "") -> Parameter:  # noqa: N802 (reads as a prior)
-    """A parameter with a uniform prior on [low, high]: ``Parameter(name, dist.Uniform(low, high), unit)``."""
+    """A parameter with a uniform prior on [low, high]: ``Parameter(name, dist.Uniform(low, high), unit)``.
+
+    Args:
+        name: the parameter's name.
+        low: the lower bound, finite.
+        high: the upper bound, finite and above ``low``.
+        unit: the parameter's unit, for labels.
+
+    Returns:
+        A scalar :class:`Parameter`.
+
+    Raises:
+        ValueError: the bounds are not finite with low < high.
+    """
     _require(
         math.isfinite(low) and math.isfinite(high) and low < high,
         f"parameter {name!r}: the prior needs finite low < high, got low={low!r}, high={high!r}",
@@ -184,7 +208,20 @@ def Uniform(name: str, low: float, high: float, unit: str = "") -> Parameter:  #
 
 
 def Normal(name: str, loc: float, scale: float, unit: str = "") -> Parameter:  # noqa: N802 (reads as a prior)
-    """A parameter with a normal prior N(loc, scale^2): ``Parameter(name, dist.Normal(loc, scale), unit)``."""
+    """A parameter with a normal prior N(loc, scale^2): ``Parameter(name, dist.Normal(loc, scale), unit)``.
+
+    Args:
+        name: the parameter's name.
+        loc: the prior mean, finite.
+        scale: the prior standard deviation, finite and > 0.
+        unit: the parameter's unit, for labels.
+
+    Returns:
+        A scalar :class:`Parameter`.
+
+    Raises:
+        ValueError: ``loc`` is not finite, or ``scale`` is not finite and > 0.
+    """
     _require(
         math.isfinite(loc) and math.isfinite(scale) and scale > 0,
         f"parameter {name!r}: the prior needs a finite loc and scale > 0, got loc={loc!r}, scale={scale!r}",
@@ -208,14 +245,30 @@ class Prior:
         raise NotImplementedError
 
     def enumerate_support(self) -> tuple[jnp.ndarray, jnp.ndarray]:
-        """All latent vectors ``(num_states, dim)`` and their log prior probabilities."""
+        """All latent vectors and their log prior probabilities.
+
+        Returns:
+            ``(states, log_prior)``, shapes ``(num_states, dim)`` and ``(num_states,)``.
+
+        Raises:
+            TypeError: the prior is continuous.
+        """
         raise TypeError(f"{type(self).__name__} is continuous: its support cannot be enumerated")
 
 
 @serializable
 @dataclass(frozen=True)
 class Gaussian(Prior):
-    """Independent normal latents, N(loc, scale^2) in each of ``dim`` coordinates."""
+    """Independent normal latents, N(loc, scale^2) in each of ``dim`` coordinates.
+
+    Args:
+        dim: the length of a latent vector, ``latent_dim``.
+        loc: the mean of each coordinate.
+        scale: the standard deviation of each coordinate (> 0).
+
+    Raises:
+        ValueError: ``dim`` is not a positive integer, ``loc`` is not finite, or ``scale`` is not > 0.
+    """
 
     dim: int
     loc: float = 0.0
@@ -233,7 +286,16 @@ class Gaussian(Prior):
 @serializable
 @dataclass(frozen=True)
 class Laplace(Prior):
-    """Independent Laplace latents: the sparse-coding prior (Olshausen & Field, 1996)."""
+    """Independent Laplace latents: the sparse-coding prior (Olshausen & Field, 1996).
+
+    Args:
+        dim: the length of a latent vector, ``latent_dim``.
+        loc: the location of each coordinate.
+        scale: the scale of each coordinate (> 0).
+
+    Raises:
+        ValueError: ``dim`` is not a positive integer, ``loc`` is not finite, or ``scale`` is not > 0.
+    """
 
     dim: int
     loc: float = 0.0
@@ -251,7 +313,17 @@ class Laplace(Prior):
 @serializable
 @dataclass(frozen=True)
 class VonMises(Prior):
-    """Independent angles on the circle, for latents with rotation symmetry."""
+    """Independent angles on the circle, for latents with rotation symmetry.
+
+    Args:
+        dim: the length of a latent vector, ``latent_dim``.
+        loc: the mean angle of each coordinate (radians).
+        concentration: the von Mises concentration of each coordinate (> 0).
+
+    Raises:
+        ValueError: ``dim`` is not a positive integer, ``loc`` is not finite, or
+            ``concentration`` is not > 0.
+    """
 
     dim: int
     loc: float = 0.0
@@ -269,7 +341,15 @@ class VonMises(Prior):
 @serializable
 @dataclass(frozen=True)
 class Bernoulli(Prior):
-    """Independent binary latents (on/off factors), each on with probability ``probs``."""
+    """Independent binary latents (on/off factors), each on with probability ``probs``.
+
+    Args:
+        dim: the length of a latent vector, ``latent_dim``.
+        probs: the probability that each coordinate is on, in (0, 1).
+
+    Raises:
+        ValueError: ``dim`` is not a positive integer, or ``probs`` is not in (0, 1).
+    """
 
     dim: int
     probs: float = 0.5
@@ -299,6 +379,14 @@ class Categorical(Prior):
     """One of ``dim`` discrete states, as a one-hot vector of length ``dim``.
 
     ``probs`` defaults to uniform; pass a tuple of ``dim`` probabilities summing to one.
+
+    Args:
+        dim: the number of states, the length of the one-hot vector.
+        probs: the probability of each state, or None for uniform.
+
+    Raises:
+        ValueError: ``dim`` is not a positive integer, or ``probs`` are not ``dim`` positive
+            values summing to one.
     """
 
     dim: int
@@ -337,7 +425,15 @@ class Categorical(Prior):
 @dataclass(frozen=True, eq=False)
 class DistributionPrior(Prior):
     """A latent prior given as any NumPyro distribution of one latent vector (event shape
-    ``(dim,)``): what a model holds when it is declared with a distribution."""
+    ``(dim,)``): what a model holds when it is declared with a distribution.
+
+    Args:
+        prior: a NumPyro distribution with batch shape ``()`` and event shape ``(latent_dim,)``.
+
+    Raises:
+        TypeError: ``prior`` is not a NumPyro distribution, or cannot be saved.
+        ValueError: its batch or event shape is not that of one vector.
+    """
 
     prior: dist.Distribution
 
@@ -380,7 +476,17 @@ class DistributionPrior(Prior):
 
 
 def as_latent_prior(prior) -> Prior:
-    """``prior`` as a latent prior: a named prior as it is, a NumPyro distribution wrapped."""
+    """``prior`` as a latent prior: a named prior as it is, a NumPyro distribution wrapped.
+
+    Args:
+        prior: a :class:`Prior`, or a NumPyro distribution of one latent vector.
+
+    Returns:
+        A :class:`Prior` (a :class:`DistributionPrior` for a distribution).
+
+    Raises:
+        TypeError: ``prior`` is neither.
+    """
     if isinstance(prior, Prior):
         return prior
     if isinstance(prior, dist.Distribution):

@@ -15,12 +15,30 @@ from pathlib import Path
 import jax
 import numpy as np
 
+__all__ = ["as_key", "reference_dir"]
+
 
 def as_key(key):
-    """A JAX PRNG key from ``key``: an int seed (``0``) or a key (returned as it is)."""
-    if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+    """A JAX PRNG key from ``key``: an int seed (``0``) or a key (returned as it is).
+
+    Args:
+        key: an int seed, or a JAX key (``jax.random.key(0)`` or ``jax.random.PRNGKey(0)``).
+
+    Returns:
+        A JAX key.
+
+    Raises:
+        TypeError: for anything else (a string, a float, a bool, None), saying what it got.
+    """
+    if isinstance(key, (int, np.integer)) and not isinstance(key, (bool, np.bool_)):
         return jax.random.PRNGKey(int(key))
-    return key
+    if isinstance(key, (jax.Array, np.ndarray)) and (
+        jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key) or np.issubdtype(key.dtype, np.unsignedinteger)
+    ):
+        return key
+    is_array = isinstance(key, (jax.Array, np.ndarray))
+    got = f"an array of {key.dtype}" if is_array else f"{type(key).__name__} {key!r:.40}"
+    raise TypeError(f"key must be an int seed (e.g. key=0) or a JAX random key (jax.random.key(0)), got {got}")
 
 
 def reference_dir() -> Path:

@@ -104,7 +104,7 @@ def _write_nwb(path, sweeps, *, only_voltage_clamp=False):
             continue
         nwb.add_acquisition(CurrentClampSeries(name=f"cc_{number}", data=voltage * 1e3, conversion=1e-6, **common))
     # Stimuli added in reverse order, so pairing them by position would be caught.
-    for number, (voltage, current) in reversed(sweeps.items()):
+    for number, (_voltage, current) in reversed(sweeps.items()):
         nwb.add_stimulus(
             CurrentClampStimulusSeries(
                 name=f"stim_{number}",
@@ -439,3 +439,119 @@ def test_fetch_allen_sweep_does_not_cache_a_bad_download(tmp_path):
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(ValueError, match="lists no NWB file for specimen 2"):
         fetch_allen_sweep(2, 5, cache_dir=tmp_path, download=lambda url: b'{"msg": []}')
+
+
+# --- units against physiological ranges (issue #20, item 5) ------------------------------
+
+
+def test_picoamperes_in_a_microampere_field_are_refused_naming_the_unit(tmp_path):
+    """The issue's case: a 130 pA step written into current_uA would be 1.3e5 nA."""
+    _, current = _sweep(step_nA=0.13)
+    path = _allen_npz(tmp_path / "pa.npz", current_uA=(current * 1000).astype(np.float32))
+    with pytest.raises(ValueError, match=r"current_uA peaks at 130 uA, which is 1\.3e\+05 nA.*look like pA"):
+        load_recording(path)
+
+
+def test_nanoamperes_in_a_picoampere_column_are_refused_naming_the_unit(tmp_path):
+    voltage, current = _sweep()
+    path = tmp_path / "cell.csv"
+    _write_csv(path, {"time_ms": np.arange(voltage.size) * 0.1, "voltage_mV": voltage, "current_pA": current})
+    with pytest.raises(ValueError, match=r"column current_pA peaks at 0\.15 pA.*1 pA to 100 nA.*look like nA"):
+        load_recording(path)
+
+
+@pytest.mark.parametrize("scale, unit", [(1e3, "pA"), (1e-9, "A")])
+def test_a_recording_in_the_wrong_current_unit_is_refused(scale, unit):
+    _, current = _sweep()
+    with pytest.raises(ValueError, match=rf"current peaks at .* nA.*The numbers look like {unit}:"):
+        _recording(current=current * scale)
+
+
+def test_microvolts_are_named_as_the_likely_unit(tmp_path):
+    voltage = _sweep()[0] * 1e3
+    with pytest.raises(ValueError, match="not a membrane potential in millivolts.*look like uV"):
+        load_recording(_allen_npz(tmp_path / "units.npz", voltage_mV=voltage))
+
+
+def test_a_csv_recording_with_a_byte_order_mark_loads(tmp_path):
+    voltage, current = _sweep()
+    path = tmp_path / "cell.csv"
+    _write_csv(path, {"time_ms": np.arange(voltage.size) * 0.1, "voltage_mV": voltage, "current_nA": current})
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    assert load_recording(path).num_samples == voltage.size
+
+
+# --- the Allen fetcher cannot be sent elsewhere (issue #20, item 3) -----------------------
+
+
+def _serving(payload_path, link="/api/v2/well_known_file_download/42"):
+    requested = []
+
+    def download(url):
+        requested.append(url)
+        if "api.brain-map.org" in url:
+            return json.dumps({"msg": [{"ephys_result": {"well_known_files": [{"download_link": link}]}}]}).encode()
+        return payload_path.read_bytes()
+
+    return download, requested
+
+
+def test_the_fetcher_uses_https_only(tmp_path):
+    download, requested = _serving(_allen_file(tmp_path / "made.nwb")[0])
+    fetch_allen_sweep(123, 5, cache_dir=tmp_path / "cache", download=download)
+    assert len(requested) == 2 and all(url.startswith("https://") for url in requested)
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "@attacker.example/x.nwb",
+        "//attacker.example/x.nwb",
+        "https://attacker.example/x.nwb",
+        "http://celltypes.brain-map.org/x.nwb",
+        "x.nwb",
+        None,
+    ],
+)
+def test_a_download_link_cannot_name_another_host(tmp_path, link):
+    download, requested = _serving(_allen_file(tmp_path / "made.nwb")[0], link=link)
+    with pytest.raises(ValueError, match="not a path on https://celltypes.brain-map.org; refusing it"):
+        fetch_allen_sweep(123, 5, cache_dir=tmp_path / "cache", download=download)
+    assert len(requested) == 1 and not (tmp_path / "cache").exists()
+
+
+@pytest.mark.parametrize(
+    "specimen_id, sweep_number, error",
+    [
+        ("../x", 5, TypeError),
+        (1.5, 5, TypeError),
+        (True, 5, TypeError),
+        (-1, 5, ValueError),
+        (123, "../5", TypeError),
+        (123, -2, ValueError),
+    ],
+)
+def test_specimen_and_sweep_must_be_non_negative_integers(tmp_path, specimen_id, sweep_number, error):
+    with pytest.raises(error, match="must be"):
+        fetch_allen_sweep(specimen_id, sweep_number, cache_dir=tmp_path / "cache", download=_no_network)
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "x.nwb").exists()
+
+
+def test_a_cached_file_that_is_not_nwb_is_downloaded_again(tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "123.nwb").write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 50)  # cut short
+    download, requested = _serving(_allen_file(tmp_path / "made.nwb")[0])
+    with pytest.warns(UserWarning, match=r"cached .*123\.nwb does not open as an NWB file; downloading it again"):
+        recording = fetch_allen_sweep(123, 5, cache_dir=cache, download=download)
+    assert recording.name == "cell_123_sweep_5" and len(requested) == 2
+    assert sorted(p.name for p in cache.iterdir()) == ["123.nwb"]
+    fetch_allen_sweep(123, 5, cache_dir=cache, download=_no_network)
+
+
+def test_a_download_without_the_sweep_is_not_cached(tmp_path):
+    payload = _write_allen_nwb1(tmp_path / "other.nwb", {7: (_sweep()[0] * 100, _sweep()[1] * 1000, "Volts")})
+    download, _ = _serving(payload)
+    with pytest.raises(ValueError, match=r"not a usable NWB file with sweep 5: .*has no sweep 5; available: \[7\]"):
+        fetch_allen_sweep(123, 5, cache_dir=tmp_path / "cache", download=download)
+    assert list((tmp_path / "cache").iterdir()) == []

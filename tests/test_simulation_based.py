@@ -105,17 +105,20 @@ class _BlowsUp(Simulator):
 def test_invalid_simulations_are_excluded_and_counted_and_the_bank_resumes(tmp_path, monkeypatch):
     bank = tmp_path / "bank"
     model = _BlowsUp()
-    first = hz.fit(
-        model,
-        OBSERVATION,
-        method="npe",
-        key=0,
-        num_simulations=1000,
-        simulation_bank=bank,
-        chunk_size=250,
-        progress_bar=False,
-    )
+    with pytest.warns(UserWarning, match=r"npe: round 1: \d+ of 1000 simulations .* left out of training") as caught:
+        first = hz.fit(
+            model,
+            OBSERVATION,
+            method="npe",
+            key=0,
+            num_simulations=1000,
+            simulation_bank=bank,
+            chunk_size=250,
+            progress_bar=False,
+        )
     theta = np.load(bank / "round0_theta.npy")
+    excluded = int((theta[:, 0] > 0.3).sum())
+    assert any(f"{excluded} of 1000 simulations" in str(warning.message) for warning in caught)
     assert first.diagnostics["num_invalid"].tolist() == [int((theta[:, 0] > 0.3).sum())] != [0]
     assert len(list(bank.glob("round0_x_*.npy"))) == 4
 
@@ -124,16 +127,17 @@ def test_invalid_simulations_are_excluded_and_counted_and_the_bank_resumes(tmp_p
         raise AssertionError("simulated again although the bank holds every simulation")
 
     monkeypatch.setattr(_BlowsUp, "simulate_summaries", refuse)
-    again = hz.fit(
-        model,
-        OBSERVATION,
-        method="npe",
-        key=0,
-        num_simulations=1000,
-        simulation_bank=bank,
-        chunk_size=250,
-        progress_bar=False,
-    )
+    with pytest.warns(UserWarning, match=f"{excluded} of 1000 simulations"):
+        again = hz.fit(
+            model,
+            OBSERVATION,
+            method="npe",
+            key=0,
+            num_simulations=1000,
+            simulation_bank=bank,
+            chunk_size=250,
+            progress_bar=False,
+        )
     np.testing.assert_array_equal(_theta(again.sample(0, 100)), _theta(first.sample(0, 100)))
 
     with pytest.raises(ValueError, match="belongs to another model"):

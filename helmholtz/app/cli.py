@@ -42,11 +42,12 @@ def command_fit(args) -> int:
     import pandas as pd
 
     import helmholtz
-    from helmholtz.app.report import write_report
+    from helmholtz.app.report import REPORT_FILES, claim_report_folder, write_report
     from helmholtz.app.zoo import ZOO
 
     if args.model not in ZOO:
         raise SystemExit(f"helmholtz: unknown model {args.model!r}; `helmholtz models` lists them: {', '.join(ZOO)}")
+    claim_report_folder(args.out, REPORT_FILES)  # before the fit: never overwrite what a report did not write
     model, data = ZOO[args.model].build(args.data, **_parse_options(args.model_option))
     fit = helmholtz.fit(model, data, method=args.method, key=args.key, **_parse_options(args.option))
     written = write_report(fit, args.out)
@@ -188,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, TypeError, FileNotFoundError) as error:
+    except (ValueError, TypeError, OSError) as error:  # bad input, or a file that cannot be read or written
         print(f"helmholtz: error: {error}", file=sys.stderr)
         return 2
 

@@ -20,6 +20,7 @@ import jax
 import matplotlib.pyplot as plt
 import numpy as np
 
+from helmholtz.app.report import claim_report_folder, write_netcdf
 from helmholtz.data.recordings import Recording, allen_recordings
 from helmholtz.inference.fit import Fit
 from helmholtz.inference.posterior import LogDensity, require
@@ -27,6 +28,18 @@ from helmholtz.inference.registry import fit as fit_model
 from helmholtz.models.simulators.hodgkin_huxley import HodgkinHuxley
 from helmholtz.utils import as_key
 
+# The recording report's files, by the names write_recording_report returns them under.
+RECORDING_REPORT_NAMES = ("posterior", "parameters", "features", "pair", "traces", "feature_plot", "fit", "summary")
+RECORDING_REPORT_FILES = (
+    "posterior.nc",
+    "parameters.csv",
+    "features.csv",
+    "pair.png",
+    "traces.png",
+    "features.png",
+    "fit.hz",
+    "summary.json",
+)
 # Parameters of a regular-spiking cell, for the fallback recording simulated when no real
 # one is available (a made-up cell, said so wherever it is used).
 SYNTHETIC_CELL = {
@@ -86,6 +99,8 @@ def fit_recording(
     **npe_options,
 ) -> tuple[Fit, dict[str, Path]]:
     """Fit the cortical HH model to ``recording`` by NPE and, with ``out``, write the report."""
+    if out is not None:  # before the fit: a folder that cannot take the report is refused first
+        claim_report_folder(out, RECORDING_REPORT_FILES)
     model = HodgkinHuxley.cortical(recording=recording)
     fit = fit_model(
         model,
@@ -120,26 +135,12 @@ def predictive_check(fit: Fit, *, key=0, num_draws: int = 200) -> dict:
 
 def write_recording_report(fit: Fit, recording: Recording, out: str | Path) -> dict[str, Path]:
     """Write the report into ``out``: posterior.nc, parameters.csv, features.csv, pair.png,
-    traces.png, features.png, fit.hz and summary.json."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    written = {
-        name: out / file
-        for name, file in [
-            ("posterior", "posterior.nc"),
-            ("parameters", "parameters.csv"),
-            ("features", "features.csv"),
-            ("pair", "pair.png"),
-            ("traces", "traces.png"),
-            ("feature_plot", "features.png"),
-            ("fit", "fit.hz"),
-            ("summary", "summary.json"),
-        ]
-    }
+    traces.png, features.png, fit.hz and summary.json (refused, before anything is written,
+    where a file of those names exists that no report wrote)."""
+    out = claim_report_folder(out, RECORDING_REPORT_FILES)
+    written = {name: out / file for name, file in zip(RECORDING_REPORT_NAMES, RECORDING_REPORT_FILES)}
     idata = fit.to_arviz(num_draws=1000)
-    temporary = out / ".posterior.nc.tmp"
-    idata.to_netcdf(str(temporary), engine="h5netcdf")
-    temporary.replace(written["posterior"])
+    write_netcdf(idata, written["posterior"])
     az.summary(idata, group="posterior", kind="stats").to_csv(written["parameters"])
 
     check = predictive_check(fit)

@@ -1,7 +1,14 @@
-"""Writing a Fit out for people: NetCDF posterior, summary table, plots, the Fit itself."""
+"""Writing a Fit out for people: NetCDF posterior, summary table, plots, the Fit itself.
+
+A report never overwrites a file it did not write: the folder's ``.helmholtz-report``
+marker lists the files reports wrote there (recorded before they are written, so an
+interrupted report still owns its files), and a report that would overwrite any other
+file of the same name (a data file called ``summary.csv``, say) is refused up front.
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import arviz as az
@@ -10,10 +17,64 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
+from helmholtz._serialization import library_version, write_bytes_atomically
 from helmholtz.inference.fit import Fit
 
 # Trace plots of more variables than this are unreadable; the rest are in the table.
 MAX_PLOTTED_VARIABLES = 6
+# The files write_report may write, and the marker that lists what reports wrote in a folder.
+REPORT_FILES = ("posterior.nc", "summary.csv", "trace.png", "predictive.png", "loss.png", "fit.hz")
+REPORT_MARKER = ".helmholtz-report"
+
+
+def _report_files(out: Path) -> set[str]:
+    try:
+        recorded = json.loads((out / REPORT_MARKER).read_text())
+    except (OSError, ValueError):
+        return set()
+    files = recorded.get("files") if isinstance(recorded, dict) else None
+    return {name for name in files if isinstance(name, str)} if isinstance(files, list) else set()
+
+
+def claim_report_folder(out: str | Path, names) -> Path:
+    """Make ``out`` ready for a report that writes the files ``names``: refuse if any of them
+    exists and no report wrote it, else record them in the folder's marker.
+
+    Args:
+        out: the report's folder (made if missing).
+        names: the file names the report may write there.
+
+    Returns:
+        ``out`` as a Path.
+
+    Raises:
+        ValueError: ``out`` is a file, or holds files of those names that no report wrote.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"the report folder {out} is a file; give a folder (it is made if missing)")
+    out.mkdir(parents=True, exist_ok=True)
+    ours = _report_files(out)
+    foreign = [name for name in names if (out / name).exists() and name not in ours]
+    if foreign:
+        raise ValueError(
+            f"{out} holds {', '.join(foreign)}, which no helmholtz report wrote (no {REPORT_MARKER} lists them); "
+            "refusing to overwrite: choose another output folder, or move those files"
+        )
+    marker = {"written_by": f"helmholtz {library_version()}", "files": sorted(ours | set(names))}
+    write_bytes_atomically(out / REPORT_MARKER, json.dumps(marker, indent=1).encode())
+    return out
+
+
+def write_netcdf(idata: az.InferenceData, path: Path) -> None:
+    """``idata`` to ``path`` through a temporary file renamed into place (removed on any error)."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    try:
+        idata.to_netcdf(str(temporary), engine="h5netcdf")
+        temporary.replace(path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def identifiable_posterior(fit: Fit, idata: az.InferenceData) -> az.InferenceData:
@@ -41,7 +102,8 @@ def write_report(fit: Fit, out: str | Path) -> dict[str, Path]:
 
     Args:
         fit: any Fit.
-        out: the report's folder (made if missing).
+        out: the report's folder (made if missing); files of the report's names there
+            that no report wrote are not overwritten (ValueError, before anything is written).
 
     Returns:
         The paths written, by name: ``posterior`` (``posterior.nc``, ArviZ InferenceData
@@ -51,8 +113,7 @@ def write_report(fit: Fit, out: str | Path) -> dict[str, Path]:
         for models with a likelihood), ``loss`` (``loss.png``: the training curves, where
         the back end keeps them) and ``fit`` (``fit.hz``).
     """
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = claim_report_folder(out, REPORT_FILES)
     idata = fit.to_arviz()
     written = {
         "posterior": out / "posterior.nc",
@@ -60,9 +121,7 @@ def write_report(fit: Fit, out: str | Path) -> dict[str, Path]:
         "trace": out / "trace.png",
         "fit": out / "fit.hz",
     }
-    temporary = out / ".posterior.nc.tmp"
-    idata.to_netcdf(str(temporary), engine="h5netcdf")
-    temporary.replace(written["posterior"])
+    write_netcdf(idata, written["posterior"])
     identifiable = identifiable_posterior(fit, idata)
     az.summary(identifiable, group="posterior").to_csv(written["summary"])
     _plot_trace(identifiable, written["trace"])

@@ -23,7 +23,16 @@ TEST_FRACTION = 0.2
 
 @dataclass(frozen=True)
 class ImageSet:
-    """Flattened images (num_images, height * width) in [0, 1] with their class labels."""
+    """Flattened images in [0, 1] with their class labels.
+
+    Args:
+        train: the training images, shape ``(num_train, height * width)``.
+        train_labels: their class labels, shape ``(num_train,)``.
+        test: the test images, shape ``(num_test, height * width)``.
+        test_labels: their class labels, shape ``(num_test,)``.
+        image_shape: ``(height, width)``.
+        source: where the images come from, for the record.
+    """
 
     train: np.ndarray
     train_labels: np.ndarray
@@ -34,7 +43,17 @@ class ImageSet:
 
     def binarised(self, threshold: float = 0.5) -> ImageSet:
         """Pixels above ``threshold`` set to 1, the rest to 0 (a fixed binarisation, so
-        the data, and log-likelihoods on it, are the same on every run)."""
+        the data, and log-likelihoods on it, are the same on every run).
+
+        Args:
+            threshold: the binarisation threshold, in (0, 1).
+
+        Returns:
+            A new :class:`ImageSet` of 0/1 float32 pixels.
+
+        Raises:
+            ValueError: ``threshold`` is not in (0, 1).
+        """
         if not 0 < threshold < 1:
             raise ValueError(f"binarised: threshold must lie in (0, 1), got {threshold!r}")
         return replace(
@@ -45,7 +64,14 @@ class ImageSet:
         )
 
     def as_images(self, vectors) -> np.ndarray:
-        """Vectors of this set reshaped to (..., height, width), for plotting."""
+        """Vectors of this set reshaped to images, for plotting.
+
+        Args:
+            vectors: flattened images, shape ``(..., height * width)``.
+
+        Returns:
+            The images, shape ``(..., height, width)``.
+        """
         vectors = np.asarray(vectors)
         return vectors.reshape(vectors.shape[:-1] + self.image_shape)
 
@@ -89,7 +115,21 @@ def image_patches(
 ) -> np.ndarray:
     """``num_patches`` random ``size`` x ``size`` patches of the flattened ``images``, each
     flattened and with its mean removed (the usual input of sparse coding, Olshausen &
-    Field, 1996)."""
+    Field, 1996).
+
+    Args:
+        images: flattened images, shape ``(num_images, height * width)``.
+        image_shape: ``(height, width)``.
+        size: the side of a patch (pixels).
+        num_patches: how many patches.
+        seed: the seed of the random choice of images and positions.
+
+    Returns:
+        The patches, shape ``(num_patches, size * size)``.
+
+    Raises:
+        ValueError: ``size`` is not an integer in [1, min(height, width)].
+    """
     height, width = image_shape
     if not (isinstance(size, int) and 1 <= size <= min(height, width)):
         raise ValueError(f"image_patches: size must be an integer in [1, {min(height, width)}], got {size!r}")

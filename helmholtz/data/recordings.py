@@ -3,9 +3,13 @@
 Fitting a neuron model to data goes wrong quietly when a trace is in volts instead of
 millivolts, a current in pA instead of nA, or the step window is off by a factor of a
 thousand: the simulator runs, the posterior is just nonsense. So every loader converts to
-one set of units (mV, nA, ms) and ``Recording`` refuses data that do not look like it.
+one set of units (mV, nA, ms) and ``Recording`` refuses data that do not look like it: a
+membrane potential peaks between 1 and 1000 mV, an injected current between 1 pA and
+100 nA (:data:`CURRENT_RANGE_NA`), and values outside are refused with the unit they look
+like (checked in the file's own unit by each loader, so the message names the file's field).
 Formats: the shared Allen ``.npz`` excerpts, NWB 2 (pynwb), Allen's NWB 1 (h5py), Axon
-``.abf`` (pyabf) and CSV; ``fetch_allen_sweep`` downloads and caches Allen NWB files.
+``.abf`` (pyabf) and CSV; ``fetch_allen_sweep`` downloads Allen NWB files over https from
+the Allen Institute's hosts only and caches them once they are checked.
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import urllib.parse
 import urllib.request
+import warnings
 import zipfile
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -29,14 +35,54 @@ from helmholtz.utils import reference_dir
 SUFFIXES = (".npz", ".nwb", ".abf", ".csv")
 NPZ_KEYS = ("voltage_mV", "current_uA", "dt_ms", "stim_on_ms", "stim_off_ms")
 ALLEN_QUERY = (
-    "http://api.brain-map.org/api/v2/data/query.json?criteria=model::Specimen,"
+    "https://api.brain-map.org/api/v2/data/query.json?criteria=model::Specimen,"
     "rma::criteria,[id$eq{specimen_id}],rma::include,"
     "ephys_result(well_known_files(well_known_file_type[name$eqNWBDownload]))"
 )
 ALLEN_HOST = "https://celltypes.brain-map.org"
+# The only hosts the fetcher talks to (https only); download links are paths on ALLEN_HOST.
+ALLEN_HOSTS = frozenset({"api.brain-map.org", "celltypes.brain-map.org"})
 # Factors to mV and nA, keyed by the lower-cased unit names the file formats use.
 TO_MILLIVOLTS = {"mv": 1.0, "millivolts": 1.0, "v": 1e3, "volt": 1e3, "volts": 1e3}
 TO_NANOAMPERES = {"na": 1.0, "pa": 1e-3, "ua": 1e3, "a": 1e9, "amp": 1e9, "amps": 1e9, "ampere": 1e9, "amperes": 1e9}
+
+
+# The peak |I| of a current-clamp sweep's injected current: from a picoampere (the smallest
+# steps) to tens of nanoamperes (large cells). Outside, the numbers are in another unit.
+CURRENT_RANGE_NA = (1e-3, 100.0)
+_CURRENT_UNITS = {"fA": 1e-6, "pA": 1e-3, "nA": 1.0, "uA": 1e3, "mA": 1e6, "A": 1e9}
+_VOLTAGE_UNITS = {"uV": 1e-3, "mV": 1.0, "V": 1e3}
+
+
+def _likely_unit(peak: float, units: dict, typical: float) -> str:
+    """The unit in which ``peak`` is nearest ``typical`` (in nA or mV), on a log scale."""
+    return min(units, key=lambda unit: abs(np.log10(peak * units[unit] / typical)))
+
+
+def check_current_range(values, unit: str, where: str) -> None:
+    """Refuse an injected current whose peak lies outside :data:`CURRENT_RANGE_NA`.
+
+    Args:
+        values: the current as stored, in ``unit``.
+        unit: its unit (a key of ``TO_NANOAMPERES``, any case).
+        where: what the current is, for the message (a file's field).
+
+    Raises:
+        ValueError: naming the peak, the range and the unit the numbers look like.
+    """
+    magnitude = np.abs(np.asarray(values, dtype=np.float64))
+    peak = float(magnitude[np.isfinite(magnitude)].max(initial=0.0))
+    if peak == 0.0:  # no step at all: detect_step says so
+        return
+    in_nanoamperes = peak * TO_NANOAMPERES[_unit_key(unit)]
+    low, high = CURRENT_RANGE_NA
+    if low <= in_nanoamperes <= high:
+        return
+    likely = _likely_unit(peak, _CURRENT_UNITS, typical=0.2)
+    raise ValueError(
+        f"{where} peaks at {peak:.4g} {unit}, which is {in_nanoamperes:.4g} nA: outside the range of injected "
+        f"currents ({low * 1000:g} pA to {high:g} nA). The numbers look like {likely}: convert them or label them so"
+    )
 
 
 def _require_finite(array: np.ndarray, what: str) -> None:
@@ -53,6 +99,20 @@ class Recording:
 
     ``stim_on``/``stim_off`` bound the current step in ms from the sweep start; ``stim_off``
     is the time of the step's last sample, the convention of the Allen reference files.
+
+    Args:
+        voltage: the membrane potential (mV), shape ``(num_samples,)``.
+        current: the injected current (nA), shape ``(num_samples,)``.
+        dt: the sampling interval (ms), > 0.
+        stim_on: the start of the current step (ms from the sweep start).
+        stim_off: the time of the step's last sample (ms).
+        name: a name for the sweep (the file's stem when loaded).
+        source: where the sweep comes from (the file's path when loaded).
+
+    Raises:
+        ValueError: the arrays are not 1-D of one length >= 2 or not finite, ``dt`` is not
+            > 0, the voltage or current is not in mV or nA by its range, or the step times
+            are invalid.
     """
 
     voltage: np.ndarray
@@ -84,10 +144,13 @@ class Recording:
                 f"{where}: voltage looks like volts (max |V| = {peak:.3g}); expected millivolts, multiply by 1000"
             )
         if peak > 1000.0:
+            likely = _likely_unit(peak, _VOLTAGE_UNITS, typical=60.0)
             raise ValueError(
                 f"{where}: voltage reaches |V| = {peak:.4g}, not a membrane "
-                "potential in millivolts (expected within +-1000 mV)"
+                f"potential in millivolts (expected within +-1000 mV); the numbers "
+                f"look like {likely}"
             )
+        check_current_range(current, "nA", f"{where}: current")
         duration = voltage.size * dt
         if not 0.0 <= self.stim_on < self.stim_off <= duration:
             raise ValueError(
@@ -128,7 +191,18 @@ class Recording:
         return float(np.median(self.current[first:stop]))
 
     def window(self, start_ms: float, stop_ms: float) -> Recording:
-        """A copy cropped to [start_ms, stop_ms), with the step times shifted to match."""
+        """A copy cropped to [start_ms, stop_ms), with the step times shifted to match.
+
+        Args:
+            start_ms: the start of the window (ms from the sweep start).
+            stop_ms: the end of the window (ms, excluded).
+
+        Returns:
+            The cropped :class:`Recording`.
+
+        Raises:
+            ValueError: the window is empty, outside the sweep, or misses the current step.
+        """
         first, stop = int(round(start_ms / self.dt)), int(round(stop_ms / self.dt))
         if not 0 <= first < stop <= self.num_samples:
             raise ValueError(f"window [{start_ms}, {stop_ms}) ms is empty or outside the sweep [0, {self.duration}) ms")
@@ -150,6 +224,16 @@ def detect_step(current: np.ndarray, dt: float) -> tuple[float, float]:
     The longest run, rather than first-to-last, so a short test pulse before the step
     (Allen sweeps have one) does not stretch the window. stim_off is the time of the
     run's last sample, matching the Allen reference files (205.0 .. 1204.98 ms).
+
+    Args:
+        current: the injected current, shape ``(num_samples,)``.
+        dt: the sampling interval (ms).
+
+    Returns:
+        ``(stim_on, stim_off)`` in ms.
+
+    Raises:
+        ValueError: the current is not finite, is zero throughout, or its largest value lasts one sample.
     """
     magnitude = np.abs(np.asarray(current, dtype=np.float64))
     _require_finite(magnitude, "current")
@@ -169,9 +253,17 @@ def detect_step(current: np.ndarray, dt: float) -> tuple[float, float]:
 def load_recording(path: str | os.PathLike, *, sweep: int | None = None) -> Recording:
     """Read one current-clamp sweep from ``path`` (.npz, .nwb, .abf or .csv), in mV/nA/ms.
 
-    ``sweep`` picks a sweep in multi-sweep formats (NWB: sweep_number, ABF: index); by
-    default the first. Raises FileNotFoundError for a missing file and ValueError for an
-    unknown suffix, an unreadable file or one without a current-clamp sweep.
+    Args:
+        path: the file: ``.npz``, ``.nwb``, ``.abf`` or ``.csv``.
+        sweep: the sweep of a multi-sweep format (NWB: sweep_number, ABF: index); by
+            default the first. Must be None for ``.npz`` and ``.csv``.
+
+    Returns:
+        The :class:`Recording`, named after the file.
+
+    Raises:
+        FileNotFoundError: the file is missing.
+        ValueError: an unknown suffix, an unreadable file, or one without a current-clamp sweep.
     """
     path = Path(path)
     if not path.is_file():
@@ -216,6 +308,7 @@ def _load_npz(path: Path, sweep):
             f"{path}: missing keys {missing}; expected the Allen layout "
             f"{', '.join(NPZ_KEYS)} (see shared/reference/allen_cell_types)"
         )
+    check_current_range(values["current_uA"], "uA", f"{path}: current_uA")
     current = values["current_uA"].astype(np.float64) * TO_NANOAMPERES["ua"]
     window = (float(values["stim_on_ms"]), float(values["stim_off_ms"]))
     return values["voltage_mV"], current, float(values["dt_ms"]), window
@@ -223,7 +316,7 @@ def _load_npz(path: Path, sweep):
 
 def _load_csv(path: Path, sweep):
     try:
-        lines = [line for line in path.read_text().splitlines() if line.strip()]
+        lines = [line for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
     except UnicodeDecodeError as exc:
         raise ValueError(f"{path}: cannot read as CSV text ({exc})") from exc
     columns = [name.strip() for name in (lines[0].split(",") if lines else [])]
@@ -244,6 +337,10 @@ def _load_csv(path: Path, sweep):
         raise ValueError(f"{path}: rows below the header are not all numbers ({exc})") from exc
     if table.shape[1] != len(columns):
         raise ValueError(f"{path}: header names {len(columns)} columns, rows hold {table.shape[1]}")
+    current_column = found["current"][0]
+    check_current_range(
+        table[:, columns.index(current_column)], current_column.split("_")[1], f"{path}: column {current_column}"
+    )
     time, voltage, current = (table[:, columns.index(c)] * f for c, f in found.values())
     steps = np.diff(time)
     dt = (time[-1] - time[0]) / (time.size - 1)
@@ -278,6 +375,7 @@ def _load_abf(path: Path, sweep):
     # Blank DAC units are common in ABF1; Clampex commands current clamp in pA.
     command_unit = _unit_key(abf.sweepUnitsC) or "pa"
     current = command * _unit_factor(command_unit, TO_NANOAMPERES, "command", path)
+    check_current_range(command, command_unit, f"{path}: the command waveform")
     return voltage, current, 1000.0 / abf.dataRate, None
 
 
@@ -331,7 +429,10 @@ def _load_nwb(path: Path, sweep):
 def _nwb2_values(series, table: dict, what: str, path: Path) -> np.ndarray:
     stored = np.asarray(series.data[:], dtype=np.float64)
     in_unit = stored * series.conversion + (getattr(series, "offset", 0.0) or 0.0)
-    return in_unit * _unit_factor(series.unit, table, what, path)
+    factor = _unit_factor(series.unit, table, what, path)
+    if table is TO_NANOAMPERES:
+        check_current_range(in_unit, _unit_key(series.unit), f"{path}: the {what} ({series.name})")
+    return in_unit * factor
 
 
 def _read_allen_nwb1(path: str | os.PathLike, sweep_number: int | None) -> Recording:
@@ -365,6 +466,7 @@ def _read_allen_nwb1(path: str | os.PathLike, sweep_number: int | None) -> Recor
         }
     voltage = values["response"] * _unit_factor(units["response"], TO_MILLIVOLTS, "voltage", path)
     current = values["stimulus"] * _unit_factor(units["stimulus"], TO_NANOAMPERES, "stimulus", path)
+    check_current_range(values["stimulus"], _unit_key(units["stimulus"]), f"{path}: sweep {number}'s stimulus")
     dt = 1000.0 / rate
     stim_on, stim_off = detect_step(current, dt)
     return Recording(voltage, current, dt, stim_on, stim_off, f"{path.stem}_sweep_{number}", str(path))
@@ -378,9 +480,56 @@ def allen_recordings() -> list[Path]:
     return sorted(folder.glob("*.npz"))
 
 
+def _require_allen_url(url: str) -> str:
+    """``url`` if it is https on one of :data:`ALLEN_HOSTS` (no user, no port), else ValueError."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme != "https" or parts.netloc not in ALLEN_HOSTS:
+        raise ValueError(f"refusing to fetch {url!r}: only https from {', '.join(sorted(ALLEN_HOSTS))}")
+    return url
+
+
+class _HttpsOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if urllib.parse.urlsplit(newurl).scheme != "https":
+            raise ValueError(f"refusing a redirect from {req.full_url} to {newurl!r}: not https")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
 def _http_get(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=120) as response:
+    _require_allen_url(url)
+    opener = urllib.request.build_opener(_HttpsOnlyRedirects)
+    with opener.open(url, timeout=120) as response:
         return response.read()
+
+
+def _allen_download_url(link, specimen_id: int) -> str:
+    """The download URL of a link from the Allen API's reply: a path on :data:`ALLEN_HOST`
+    (never host + text, which ``@other.host/x`` would turn into another host)."""
+    parts = urllib.parse.urlsplit(link) if isinstance(link, str) else None
+    if parts is None or parts.scheme or parts.netloc or not parts.path.startswith("/") or parts.fragment:
+        raise ValueError(
+            f"the Allen API's download link for specimen {specimen_id} is {link!r}, not a path on "
+            f"{ALLEN_HOST}; refusing it"
+        )
+    host = urllib.parse.urlsplit(ALLEN_HOST).netloc
+    return _require_allen_url(urllib.parse.urlunsplit(("https", host, parts.path, parts.query, "")))
+
+
+def _natural_number(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"fetch_allen_sweep: {name} must be an integer, got {type(value).__name__} {value!r:.40}")
+    if value < 0:
+        raise ValueError(f"fetch_allen_sweep: {name} must be >= 0, got {value}")
+    return int(value)
+
+
+def _is_nwb(path: Path) -> bool:
+    """Whether ``path`` opens as an HDF5 file in an NWB layout (1 or 2)."""
+    try:
+        with h5py.File(path, "r") as h5:
+            return "nwb_version" in h5 or "nwb_version" in h5.attrs
+    except (OSError, ValueError):
+        return False
 
 
 def fetch_allen_sweep(
@@ -389,26 +538,54 @@ def fetch_allen_sweep(
     """Sweep ``sweep_number`` of Allen Cell Types specimen ``specimen_id``, downloading its NWB.
 
     The file is cached as ``cache_dir/<specimen_id>.nwb`` (default
-    ``~/.cache/helmholtz/allen``); a cached file is read without touching the network.
-    ``download(url) -> bytes`` replaces the HTTP client (tests inject a fake one).
+    ``~/.cache/helmholtz/allen``); a cached file is read without touching the network. It
+    is downloaded over https from the Allen Institute's hosts only (:data:`ALLEN_HOSTS`),
+    and cached only once it opens as NWB and holds the sweep (through a temporary file
+    renamed into place); a cached file that no longer opens as NWB is downloaded again.
+
+    Args:
+        specimen_id: the specimen, a non-negative integer.
+        sweep_number: the sweep, a non-negative integer.
+        cache_dir: the cache folder.
+        download: ``download(url) -> bytes`` replaces the HTTP client (tests inject a fake one).
+
+    Returns:
+        The sweep, named ``cell_<specimen_id>_sweep_<sweep_number>``.
     """
+    specimen_id = _natural_number(specimen_id, "specimen_id")
+    sweep_number = _natural_number(sweep_number, "sweep_number")
     cache = Path(cache_dir) if cache_dir is not None else Path.home() / ".cache/helmholtz/allen"
     path = cache / f"{specimen_id}.nwb"
-    if not path.is_file():
-        download = download or _http_get
-        listing = json.loads(download(ALLEN_QUERY.format(specimen_id=specimen_id)))
+    name = f"cell_{specimen_id}_sweep_{sweep_number}"
+    if path.is_file():
+        if _is_nwb(path):  # then a missing sweep is the recording's, not the cache's, fault
+            return replace(load_recording(path, sweep=sweep_number), name=name)
+        warnings.warn(f"the cached {path} does not open as an NWB file; downloading it again", stacklevel=2)
+    download = download or _http_get
+    reply = download(_require_allen_url(ALLEN_QUERY.format(specimen_id=specimen_id)))
+    try:
+        listing = json.loads(reply)
+        link = listing["msg"][0]["ephys_result"]["well_known_files"][0]["download_link"]
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raise ValueError(
+            f"the Allen API lists no NWB file for specimen {specimen_id} "
+            "(is it a Cell Types specimen with electrophysiology?)"
+        ) from exc
+    payload = download(_allen_download_url(link, specimen_id))
+    # An HTML error page must not be cached as if it were the recording.
+    if not isinstance(payload, bytes) or not payload.startswith(b"\x89HDF\r\n\x1a\n"):
+        raise ValueError(f"download for specimen {specimen_id} is not an HDF5/NWB file")
+    # Checked under a temporary name, then renamed: the cache only ever holds checked files.
+    staging = cache / f".{specimen_id}.{os.getpid()}.download.nwb"
+    try:
+        write_bytes_atomically(staging, payload)
         try:
-            link = listing["msg"][0]["ephys_result"]["well_known_files"][0]["download_link"]
-        except (KeyError, IndexError, TypeError) as exc:
+            recording = load_recording(staging, sweep=sweep_number)
+        except ValueError as error:
             raise ValueError(
-                f"the Allen API lists no NWB file for specimen {specimen_id} "
-                "(is it a Cell Types specimen with electrophysiology?)"
-            ) from exc
-        payload = download(ALLEN_HOST + link)
-        # An HTML error page must not be cached as if it were the recording.
-        if not payload.startswith(b"\x89HDF\r\n\x1a\n"):
-            raise ValueError(f"download for specimen {specimen_id} is not an HDF5/NWB file")
-        # Atomic, so an interrupted download never leaves a half-written cache.
-        write_bytes_atomically(path, payload)
-    recording = load_recording(path, sweep=sweep_number)
-    return replace(recording, name=f"cell_{specimen_id}_sweep_{sweep_number}")
+                f"download for specimen {specimen_id} is not a usable NWB file with sweep {sweep_number}: {error}"
+            ) from None
+        os.replace(staging, path)
+    finally:
+        staging.unlink(missing_ok=True)
+    return replace(recording, name=name, source=str(path))

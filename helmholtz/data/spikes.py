@@ -26,7 +26,16 @@ REFERENCE_PRESSURE_PA = 2.0e-5  # 0 dB SPL
 @dataclass(frozen=True)
 class SpikeRecording:
     """One spike train with the stimulus that evoked it. Times in seconds; ``stimulus``
-    sampled every ``stimulus_dt`` seconds from 0, in ``stimulus_units``."""
+    sampled every ``stimulus_dt`` seconds from 0, in ``stimulus_units``.
+
+    Args:
+        spike_times: the spike times (s), increasing, shape ``(num_spikes,)``.
+        stimulus: the stimulus, shape ``(num_samples,)``.
+        stimulus_dt: the stimulus's sampling interval (s).
+        stimulus_units: the stimulus's units (e.g. ``"dB SPL"``).
+        duration: the length of the recording (s).
+        metadata: anything else known about the recording, by name.
+    """
 
     spike_times: np.ndarray
     stimulus: np.ndarray
@@ -36,7 +45,17 @@ class SpikeRecording:
     metadata: dict
 
     def binned(self, bin_width: float) -> tuple[np.ndarray, np.ndarray]:
-        """(spike counts per bin, the stimulus averaged over each bin), bins of ``bin_width`` s."""
+        """Spike counts per bin and the stimulus averaged over each bin.
+
+        Args:
+            bin_width: the bin width (s), a multiple of ``stimulus_dt``.
+
+        Returns:
+            ``(counts, stimulus)``, each shape ``(num_bins,)`` with ``num_bins = floor(duration / bin_width)``.
+
+        Raises:
+            ValueError: ``bin_width`` is not a multiple of the stimulus step.
+        """
         num_bins = int(np.floor(self.duration / bin_width + 1e-9))
         edges = np.arange(num_bins + 1) * bin_width
         counts = np.histogram(self.spike_times, edges)[0]
@@ -84,6 +103,17 @@ def load_grasshopper(recording: int = 1, data_dir: str | os.PathLike | None = No
 
     ``data_dir`` overrides where ``grasshopper_spike_times{n}.txt`` and
     ``grasshopper_stimulus{n}.txt`` are read from (default: nitime's data folder).
+
+    Args:
+        recording: 1 or 2.
+        data_dir: the folder of the files (default: nitime's data folder).
+
+    Returns:
+        The :class:`SpikeRecording`.
+
+    Raises:
+        ValueError: ``recording`` is not 1 or 2, or the files are not as expected.
+        FileNotFoundError: a file is missing, or nitime is not installed (without ``data_dir``).
     """
     if recording not in (1, 2):
         raise ValueError(f"recording must be 1 or 2, got {recording!r}")
@@ -110,9 +140,17 @@ def load_grasshopper(recording: int = 1, data_dir: str | os.PathLike | None = No
 
 @dataclass(frozen=True)
 class LorenzSpikes:
-    """Synthetic population spiking: ``counts`` (trials, time bins, neurons) of Poisson
-    spikes with the true ``rates`` (spikes per bin) and the Lorenz ``latents`` (trials,
-    time bins, 3; standardised) that drive them; ``bin_width`` in seconds."""
+    """Synthetic population spiking: Poisson spike counts, their true rates and the Lorenz
+    latents that drive them.
+
+    Args:
+        counts: the spike counts, shape ``(num_trials, num_bins, num_neurons)``.
+        rates: the true rates (spikes per bin), shape ``(num_trials, num_bins, num_neurons)``.
+        latents: the standardised Lorenz states, shape ``(num_trials, num_bins, 3)``.
+        readout: the read-out of the log-rates from the state, shape ``(num_neurons, 3)``.
+        baseline: the log-rate of each neuron at the state's mean, shape ``(num_neurons,)``.
+        bin_width: the bin width (s).
+    """
 
     counts: np.ndarray
     rates: np.ndarray
@@ -129,9 +167,18 @@ def _lorenz(t, state, args):
 
 
 def lorenz_trajectory(initial_state, times, params=(10.0, 28.0, 8.0 / 3.0), tolerance: float = 1e-6) -> jnp.ndarray:
-    """The Lorenz system's state (len(times), 3) from ``initial_state`` at times[0]
-    (Diffrax, Tsit5, relative and absolute ``tolerance`` per step); ``params`` = (sigma,
-    rho, beta)."""
+    """The Lorenz system's state from ``initial_state`` at times[0] (Diffrax, Tsit5,
+    relative and absolute ``tolerance`` per step).
+
+    Args:
+        initial_state: the state at ``times[0]``, shape ``(3,)``.
+        times: the times to report, increasing, shape ``(num_times,)``.
+        params: ``(sigma, rho, beta)``.
+        tolerance: the solver's relative and absolute tolerance.
+
+    Returns:
+        The states, shape ``(num_times, 3)``.
+    """
     solution = diffrax.diffeqsolve(
         diffrax.ODETerm(_lorenz),
         diffrax.Tsit5(),
@@ -168,6 +215,25 @@ def lorenz_spikes(
     state is standardised over all trials, and
     log rate = log(``baseline_rate_hz`` x ``bin_width``) + readout @ state with readout
     entries N(0, ``readout_scale**2 / 3``). Spikes are Poisson per bin.
+
+    Args:
+        key: a JAX PRNG key or an int seed.
+        num_trials: the number of trials.
+        num_neurons: the number of neurons.
+        num_bins: the number of time bins per trial.
+        bin_width: the bin width (s).
+        lorenz_time_per_bin: units of Lorenz time per bin.
+        baseline_rate_hz: each neuron's rate (Hz) at the state's mean.
+        readout_scale: the scale of the read-out weights.
+        sigma: the Lorenz system's sigma.
+        rho: the Lorenz system's rho.
+        beta: the Lorenz system's beta.
+
+    Returns:
+        A :class:`LorenzSpikes`, counts shaped ``(num_trials, num_bins, num_neurons)``.
+
+    Raises:
+        ValueError: a count is not a positive integer.
     """
     for name, value in (("num_trials", num_trials), ("num_neurons", num_neurons), ("num_bins", num_bins)):
         if not (isinstance(value, int) and value >= 1):

@@ -20,7 +20,20 @@ SPEED_COLUMNS = ("ref_speed_deg_s", "ref_contrast", "test_speed_deg_s", "test_co
 
 
 def load_trials(path: str | os.PathLike, columns) -> pd.DataFrame:
-    """A CSV trial table with at least ``columns``, all numeric and finite in those columns."""
+    """A CSV trial table with at least ``columns``, all numeric and finite in those columns.
+
+    Args:
+        path: the CSV file, one row per trial.
+        columns: the columns it must have.
+
+    Returns:
+        The table, a pandas DataFrame with ``columns`` converted to numbers.
+
+    Raises:
+        FileNotFoundError: the file is missing.
+        ValueError: the file is not a readable CSV table, lacks a column, has no trials, or
+            has a value that is not a finite number in one of ``columns``.
+    """
     path = Path(path)
     try:
         table = pd.read_csv(path)
@@ -38,7 +51,8 @@ def load_trials(path: str | os.PathLike, columns) -> pd.DataFrame:
         bad = ~np.isfinite(values.to_numpy(float))
         if bad.any():
             raise ValueError(
-                f"{path}: column {column!r} must be numeric and finite; row {int(np.argmax(bad))} is {table[column].iloc[int(np.argmax(bad))]!r}"
+                f"{path}: column {column!r} must be numeric and finite; "
+                f"row {int(np.argmax(bad))} is {table[column].iloc[int(np.argmax(bad))]!r}"
             )
         table[column] = values
     return table
@@ -49,7 +63,20 @@ def load_speed_trials(path: str | os.PathLike, *, drop_negative_speeds: bool = F
     (in (0, 1]), and the response ``test_seen_faster`` (0 or 1), one row per trial.
 
     Negative speeds are an error unless ``drop_negative_speeds``: then those trials are
-    removed (a staircase can step below zero; the observer models speed magnitudes)."""
+    removed (a staircase can step below zero; the observer models speed magnitudes).
+
+    Args:
+        path: the CSV file, one row per trial.
+        drop_negative_speeds: drop trials with a negative speed rather than refuse them.
+
+    Returns:
+        The table, a pandas DataFrame.
+
+    Raises:
+        FileNotFoundError: the file is missing.
+        ValueError: the table is not as :func:`load_trials` needs, or holds a negative
+            speed, a contrast outside (0, 1] or a response other than 0 or 1.
+    """
     table = load_trials(path, SPEED_COLUMNS)
     if drop_negative_speeds:
         table = table[(table["ref_speed_deg_s"] >= 0) & (table["test_speed_deg_s"] >= 0)].reset_index(drop=True)
@@ -73,7 +100,18 @@ def load_speed_trials(path: str | os.PathLike, *, drop_negative_speeds: bool = F
 def stocker_simoncelli_subject(subject: int) -> pd.DataFrame:
     """The trials of one of the five observers of Stocker & Simoncelli (2006), read from the
     shared reference folder (not shipped with the package). One trial of subject 2, whose
-    staircase set the test to -0.0075 deg/s, is dropped: 5,759 of its 5,760 remain."""
+    staircase set the test to -0.0075 deg/s, is dropped: 5,759 of its 5,760 remain.
+
+    Args:
+        subject: 1 to 5.
+
+    Returns:
+        The trials, a pandas DataFrame as :func:`load_speed_trials` returns it.
+
+    Raises:
+        ValueError: ``subject`` is not 1 to 5.
+        FileNotFoundError: the reference file is missing.
+    """
     if subject not in range(1, 6):
         raise ValueError(f"Stocker & Simoncelli (2006) had subjects 1 to 5, got {subject!r}")
     return load_speed_trials(

@@ -14,8 +14,20 @@ def c2st(samples, reference, *, seed: int = 1, num_folds: int = 5, max_draws: in
     Lueckmann et al. (2021): both sets are z-scored with the reference's mean and standard
     deviation; scikit-learn's MLPClassifier (relu, two hidden layers of 10 x dim units,
     adam, max_iter 10,000) is scored by ``num_folds``-fold shuffled, stratified cross
-    validation. Both inputs are (draws, dim) arrays (a 1-D array is one parameter);
-    ``max_draws`` subsamples each set (with ``seed``) to bound the cost.
+    validation. ``max_draws`` subsamples each set (with ``seed``) to bound the cost.
+
+    Args:
+        samples: the draws to test, shape ``(num_draws, dim)`` (a 1-D array is one parameter).
+        reference: the reference draws, shape ``(num_reference_draws, dim)``.
+        seed: the seed of the subsampling, the folds and the classifier.
+        num_folds: the number of cross-validation folds.
+        max_draws: the most draws used of each set (None: as many as the smaller set holds).
+
+    Returns:
+        The mean cross-validated accuracy, in [0, 1].
+
+    Raises:
+        ValueError: the inputs are not two 2-D arrays of the same ``dim``.
     """
     samples, reference = (np.asarray(a, dtype=float) for a in (samples, reference))
     samples, reference = (a[:, None] if a.ndim == 1 else a for a in (samples, reference))

@@ -6,10 +6,14 @@ import numpy as np
 
 
 def flatten_draws(draws: dict, names=None) -> tuple[list[str], np.ndarray]:
-    """(names, matrix): each scalar component of each site as one column, e.g. ``theta[3]``.
+    """Each scalar component of each site as one column, labelled e.g. ``theta[3]``.
 
-    ``draws`` maps site names to arrays shaped ``(draws, *site_shape)``; ``names`` selects and
-    orders the sites (default: all, sorted).
+    Args:
+        draws: arrays by site name, each shape ``(num_draws, *site_shape)``.
+        names: the sites to take, in order (default: all, sorted).
+
+    Returns:
+        ``(labels, matrix)``: a label per column, and the draws, shape ``(num_draws, num_columns)``.
     """
     columns, labels = [], []
     for site in names if names is not None else sorted(draws):
@@ -26,8 +30,14 @@ def flatten_draws(draws: dict, names=None) -> tuple[list[str], np.ndarray]:
 def compare_to_reference(draws: dict, reference: dict) -> dict[str, dict[str, float]]:
     """Per scalar parameter: the mean's error and the sd's ratio, in reference units.
 
-    Returns ``{name: {"mean_error": (mean - ref_mean) / ref_sd, "sd_ratio": sd / ref_sd}}``
-    for every site of ``reference``.
+    Args:
+        draws: our draws by site name, each shape ``(num_draws, *site_shape)``; it must hold
+            every site of ``reference``.
+        reference: the reference draws by site name, each shape ``(num_reference_draws, *site_shape)``.
+
+    Returns:
+        ``{label: {"mean_error": (mean - ref_mean) / ref_sd, "sd_ratio": sd / ref_sd}}`` for
+        every scalar component of every site of ``reference`` (labels as :func:`flatten_draws`).
     """
     names = sorted(reference)
     labels, ours = flatten_draws(draws, names)

@@ -24,13 +24,29 @@ from helmholtz.utils import as_key
 
 @dataclass(frozen=True)
 class CoverageResult:
-    """``levels`` and the fraction of simulations whose truth lies in each HPD region."""
+    """``levels`` and the fraction of simulations whose truth lies in each HPD region.
+
+    Args:
+        levels: the credibility levels, shape ``(num_levels,)``.
+        coverage: the fraction of simulations whose truth lies in the HPD region of each
+            level, shape ``(num_levels,)``.
+        ranks: per simulation: the fraction of posterior draws denser than the truth, shape
+            ``(num_simulations,)`` (simulations whose summaries are not finite left out).
+    """
 
     levels: np.ndarray
     coverage: np.ndarray
     ranks: np.ndarray  # per simulation: fraction of posterior draws denser than the truth
 
     def plot(self, axis=None):
+        """The empirical coverage at every level, against a calibrated posterior's 99% band.
+
+        Args:
+            axis: the matplotlib axis to draw on (default: a new figure's).
+
+        Returns:
+            The axis.
+        """
         import matplotlib.pyplot as plt
 
         axis = axis or plt.subplots(figsize=(3.5, 3.5))[1]
@@ -48,6 +64,17 @@ def expected_coverage(
     fit, *, key=0, num_simulations: int = 200, num_draws: int = 1000, levels=(0.5, 0.9), progress_bar: bool = False
 ) -> CoverageResult:
     """Expected coverage of the amortised posterior of ``fit`` (a single-round NPE fit).
+
+    Args:
+        fit: a :class:`~helmholtz.Fit` whose posterior conditions on new observations.
+        key: a JAX PRNG key or an int seed.
+        num_simulations: parameter draws from the prior, one simulation each.
+        num_draws: posterior draws per simulation.
+        levels: the credibility levels to report.
+        progress_bar: whether to show a progress bar.
+
+    Returns:
+        A :class:`CoverageResult`.
 
     Raises:
         MissingCapability: (a TypeError) the posterior does not condition on new

@@ -24,11 +24,11 @@ from helmholtz.utils import as_key
 class SBCResult:
     """Ranks of the true parameters among ``num_posterior_draws`` posterior draws.
 
-    Attributes:
+    Args:
         names: one per statistic (scalar component of a parameter).
-        ranks: (num_simulations, num_statistics), each in {0, ..., num_posterior_draws}.
+        ranks: the ranks, each in {0, ..., num_posterior_draws}, shape ``(num_simulations, num_statistics)``.
         num_posterior_draws: L, so that ranks take L + 1 values.
-        p_values: the chi-square uniformity test's p-value per statistic.
+        p_values: the chi-square uniformity test's p-value per statistic, shape ``(num_statistics,)``.
     """
 
     names: tuple[str, ...]
@@ -37,11 +37,26 @@ class SBCResult:
     p_values: np.ndarray
 
     def passes(self, alpha: float = 0.01) -> bool:
-        """True when no statistic rejects uniformity at level alpha / num_statistics."""
+        """True when no statistic rejects uniformity at level alpha / num_statistics.
+
+        Args:
+            alpha: the family-wise level (Bonferroni-corrected across statistics).
+
+        Returns:
+            Whether every p-value exceeds ``alpha / num_statistics``.
+        """
         return bool(np.all(self.p_values > alpha / len(self.names)))
 
     def plot(self, axes=None, num_bins: int | None = None):
-        """Rank histograms, one panel per statistic, with the 99% band of a uniform."""
+        """Rank histograms, one panel per statistic, with the 99% band of a uniform.
+
+        Args:
+            axes: matplotlib axes, one per statistic (default: a new figure's grid).
+            num_bins: histogram bins (default: about one per five simulations, 2 to 20).
+
+        Returns:
+            The axes, flattened.
+        """
         import matplotlib.pyplot as plt
 
         num_bins = num_bins or _num_bins(len(self.ranks))
@@ -71,7 +86,15 @@ def _num_bins(num_simulations: int) -> int:
 
 
 def rank_uniformity_p_values(ranks: np.ndarray, num_posterior_draws: int) -> np.ndarray:
-    """Chi-square p-value per column of ``ranks`` against the discrete uniform on {0..L}."""
+    """Chi-square p-value per column of ``ranks`` against the discrete uniform on {0..L}.
+
+    Args:
+        ranks: the ranks, shape ``(num_simulations, num_statistics)``.
+        num_posterior_draws: L, so that ranks take L + 1 values.
+
+    Returns:
+        The p-values, shape ``(num_statistics,)``.
+    """
     num_bins = _num_bins(len(ranks))
     values = np.arange(num_posterior_draws + 1)
     bin_of_value = values * num_bins // (num_posterior_draws + 1)
@@ -100,12 +123,21 @@ def sbc(
     Args:
         model: a model that can simulate (``model.can_simulate``).
         method: any registered back end; ``fit_options`` are passed to it.
+        key: a JAX PRNG key or an int seed.
         num_simulations: how many (prior draw, data set, fit) triples.
         num_posterior_draws: L, the posterior draws each truth is ranked among.
         num_points: data points per simulated data set (for models with i.i.d. points).
         statistics: a function from a parameter dict to a dict of arrays, the quantities
             to rank (default: the model's ``identifiable_parameters``, which for models
             with a symmetry, such as the rotation of factor loadings, are invariant to it).
+        progress_bar: whether to show a progress bar over the simulations.
+        **fit_options: passed to :func:`helmholtz.fit`.
+
+    Returns:
+        An :class:`SBCResult`.
+
+    Raises:
+        ValueError: the model cannot simulate from its prior.
     """
     if not model.can_simulate:
         raise ValueError(f"sbc: {model.name} cannot simulate from its prior, which calibration needs")

@@ -21,9 +21,21 @@ def _poisson_log_likelihood(rates, counts):
 
 
 def bits_per_spike(rates, counts, mean_rates=None) -> float:
-    """Bits per spike of ``rates`` (spikes per bin) for ``counts``, both shaped
-    (trials, bins, neurons); ``mean_rates`` (per neuron) defaults to the counts' own means
-    (NLB uses the evaluation data's mean rate as the null model)."""
+    """Bits per spike of ``rates`` (spikes per bin) for ``counts``.
+
+    Args:
+        rates: the predicted rates (finite, >= 0), shape ``(num_trials, num_bins, num_neurons)``.
+        counts: the spike counts, the same shape.
+        mean_rates: the null model's rate per neuron, shape ``(num_neurons,)``; by default the
+            counts' own means (NLB uses the evaluation data's mean rate as the null model).
+
+    Returns:
+        The bits per spike.
+
+    Raises:
+        ValueError: the shapes differ or are not 3-D, a rate is negative or not finite, or
+            the counts hold no spike.
+    """
     rates, counts = np.asarray(rates, dtype=float), np.asarray(counts, dtype=float)
     if rates.shape != counts.shape or counts.ndim != 3:
         raise ValueError(
@@ -40,7 +52,18 @@ def bits_per_spike(rates, counts, mean_rates=None) -> float:
 
 def rate_r_squared(estimated, true) -> float:
     """The fraction of each neuron's true-rate variance that ``estimated`` explains,
-    averaged over neurons; both shaped (trials, bins, neurons)."""
+    averaged over neurons.
+
+    Args:
+        estimated: the estimated rates, shape ``(num_trials, num_bins, num_neurons)``.
+        true: the true rates, the same shape.
+
+    Returns:
+        The mean R^2 over neurons.
+
+    Raises:
+        ValueError: the shapes differ.
+    """
     estimated, true = np.asarray(estimated, dtype=float), np.asarray(true, dtype=float)
     if estimated.shape != true.shape:
         raise ValueError(f"rate_r_squared: shapes differ, {estimated.shape} and {true.shape}")
@@ -55,8 +78,19 @@ def smoothing_baseline(train_counts, eval_counts, held_in, held_out, width: floa
     Each held-in neuron's counts are smoothed in time (Gaussian kernel, sd ``width`` bins),
     and a Poisson GLM (scikit-learn's ``PoissonRegressor``, L2 penalty ``alpha``) maps the
     smoothed held-in population of a bin to each held-out neuron's count, fitted on
-    ``train_counts``. Returns the rates (trials, bins, neurons) it predicts for
-    ``eval_counts``: the smoothed counts for held-in neurons, the GLM's for held-out ones.
+    ``train_counts``.
+
+    Args:
+        train_counts: the counts the GLMs are fitted on, shape ``(num_trials, num_bins, num_neurons)``.
+        eval_counts: the counts to predict from, shape ``(num_eval_trials, num_bins, num_neurons)``.
+        held_in: the indices of the held-in neurons.
+        held_out: the indices of the held-out neurons.
+        width: the sd of the smoothing kernel (bins).
+        alpha: the GLMs' L2 penalty.
+
+    Returns:
+        The predicted rates for ``eval_counts``, shape ``(num_eval_trials, num_bins, num_neurons)``:
+        the smoothed counts for held-in neurons, the GLM's for held-out ones (0 for the others).
     """
     from scipy.ndimage import gaussian_filter1d
     from sklearn.linear_model import PoissonRegressor

@@ -18,9 +18,11 @@ from helmholtz.inference.posterior import (
     require,
 )
 from helmholtz.inference.registry import Backend, backends, fit, methods_for, register_backend
+from helmholtz.inference.training import AmortisedOptions, TrainingOptions
 
 __all__ = [
     "Amortised",
+    "AmortisedOptions",
     "Backend",
     "BindsProgram",
     "Capability",
@@ -41,5 +43,6 @@ __all__ = [
     "providers",
     "register_backend",
     "register_posterior_kind",
+    "TrainingOptions",
     "require",
 ]

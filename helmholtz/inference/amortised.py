@@ -26,7 +26,6 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro
 import numpyro.distributions as dist
-import optax
 from numpyro import handlers
 from numpyro.distributions import constraints
 from numpyro.infer import SVI
@@ -500,24 +499,6 @@ def joined_history(previous: dict, new: dict) -> dict:
     return {name: np.concatenate([previous[name], value]) if name in previous else value for name, value in new.items()}
 
 
-def check_encoder_hidden(method: str, encoder_hidden) -> tuple[int, ...]:
-    encoder_hidden = tuple(encoder_hidden)
-    if not (len(encoder_hidden) >= 1 and all(isinstance(w, (int, np.integer)) and w >= 1 for w in encoder_hidden)):
-        raise ValueError(f"{method}: encoder_hidden must be positive integer layer widths, got {encoder_hidden!r}")
-    return tuple(int(width) for width in encoder_hidden)
-
-
-def check_batch_size(method: str, batch_size, num_points: int) -> bool:
-    """Whether steps use minibatches (``batch_size`` below the number of points)."""
-    if batch_size is not None and not (
-        isinstance(batch_size, (int, np.integer)) and not isinstance(batch_size, bool) and batch_size >= 1
-    ):
-        raise ValueError(
-            f"{method}: batch_size must be a positive integer or None (all {num_points} points), got {batch_size!r}"
-        )
-    return batch_size is not None and batch_size < num_points
-
-
 # Particles of the held-out bound that early stopping watches: enough to rank parameters
 # (its gap to log p(x) changes slowly), few enough to cost less than a training chunk.
 VALIDATION_PARTICLES = 10
@@ -549,63 +530,62 @@ def train_amortised(
     objective,
     *,
     config: dict,
-    resume,
-    optimizer,
-    learning_rate: float,
-    batch_size,
-    num_steps: int,
-    check_every: int,
-    patience: int,
-    tolerance: float,
-    validation,
-    progress_bar: bool,
+    training,
     options: dict,
+    num_particles: int | None = None,
 ):
     """Train ``amortisation``'s programs on ``objective`` with NumPyro's SVI (the loop
-    every amortised back end shares) and return the Fit."""
-    from helmholtz.inference.fit import Fit
-    from helmholtz.inference.training import optimise
+    every amortised back end shares) and return the Fit.
 
-    init_params, previous = resumed_params(method, resume, model, config)
-    custom_optimizer = optimizer is not None
-    optimizer = optimizer if custom_optimizer else optax.adam(learning_rate)
-    svi = SVI(amortisation.objective_model, amortisation.guide, optax_to_numpyro(optimizer), objective)
-    state, losses, done, held_out = optimise(
+    Args:
+        training: the run's :class:`~helmholtz.inference.training.AmortisedOptions`.
+        options: the back end's own options, as the Fit records them.
+        num_particles: the particles per point and step, for the advice on a non-finite loss.
+    """
+    from helmholtz.inference.fit import Fit
+    from helmholtz.inference.training import non_finite_advice, optimise
+
+    init_params, previous = resumed_params(method, training.resume, model, config)
+    svi = SVI(amortisation.objective_model, amortisation.guide, optax_to_numpyro(training.make_optimizer()), objective)
+    at_start = (
+        "the starting encoder and parameters give a non-finite log density: check the model's priors and their support"
+    )
+    validation = training.validation
+    params, losses, done, held_out = optimise(
         method,
         svi,
         x,
         key,
-        batch_size=batch_size,
+        batch_size=training.batch_size,
         init_params=init_params,
-        num_steps=num_steps,
-        check_every=check_every,
-        patience=patience,
-        tolerance=tolerance,
-        progress_bar=progress_bar,
+        num_steps=training.num_steps,
+        check_every=training.check_every,
+        patience=training.patience,
+        tolerance=training.tolerance,
+        progress_bar=training.progress_bar,
+        advice=non_finite_advice(training, at_start, num_particles=num_particles),
         validate=held_out_loss(amortisation, model, validation),
+        first_step=int(previous["loss"].size) if "loss" in previous else 0,
     )
     history = joined_history(previous, {"loss": losses, **({"held_out": held_out} if validation is not None else {})})
     steps = int(history["loss"].size)
+    check_every = training.check_every
     return Fit(
         model=model,
         method=method,
         observed=x,
-        posterior=AmortisedPosterior(amortisation, svi.get_params(state), x, config),
+        posterior=AmortisedPosterior(amortisation, params, x, config),
         history=history,
         diagnostics={
             "num_steps": steps,
-            "stopped_early": bool(done < num_steps),
+            "stopped_early": bool(done < training.num_steps),
             # With validation, the parameters kept are those after this many steps.
             "kept_step": steps - done + check_every * (1 + int(np.argmin(held_out))) if len(held_out) else None,
         },
         options=dict(
             **options,
-            num_steps=num_steps,
-            learning_rate=None if custom_optimizer else learning_rate,
-            batch_size=batch_size,
-            check_every=check_every,
-            patience=patience,
-            tolerance=tolerance,
+            **training.record(),
+            batch_size=training.batch_size,
             validation_points=None if validation is None else num_rows(model.validate_data(validation)),
         ),
     )

@@ -30,7 +30,11 @@ FILE_KIND = "fit"
 
 
 class DrawsPosterior(Posterior):
-    """A posterior held as draws, shaped ``(chains, draws_per_chain, *site_shape)``."""
+    """A posterior held as draws.
+
+    Args:
+        draws: arrays by site name, each shape ``(num_chains, num_draws_per_chain, *site_shape)``.
+    """
 
     kind = "draws"
 
@@ -42,13 +46,30 @@ class DrawsPosterior(Posterior):
         return next(iter(self.draws.values())).shape[:2]
 
     def sample(self, key, num_draws: int) -> dict[str, jnp.ndarray]:
-        """Draws picked at random from the pool: without replacement while it lasts."""
+        """Draws picked at random from the pool: without replacement while it lasts.
+
+        Args:
+            key: a JAX PRNG key; the same key gives the same draws.
+            num_draws: how many.
+
+        Returns:
+            Arrays by site name, each shape ``(num_draws, *site_shape)``.
+        """
         chains, per_chain = self.num_chains_and_draws
         pool = chains * per_chain
         index = jax.random.choice(key, pool, (num_draws,), replace=num_draws > pool)
         return {name: value.reshape((pool,) + value.shape[2:])[index] for name, value in self.draws.items()}
 
     def grouped(self, key, num_draws: int) -> dict[str, jnp.ndarray]:
+        """The draws as they are held, in chains.
+
+        Args:
+            key: unused.
+            num_draws: unused: every draw is returned.
+
+        Returns:
+            Arrays by site name, each shape ``(num_chains, num_draws_per_chain, *site_shape)``.
+        """
         return self.draws
 
     def state(self) -> dict:
@@ -56,7 +77,13 @@ class DrawsPosterior(Posterior):
 
 
 class GuidePosterior(Posterior, BindsProgram):
-    """A posterior held as a fitted NumPyro guide and its parameters."""
+    """A posterior held as a fitted NumPyro guide and its parameters.
+
+    Args:
+        guide: the fitted NumPyro guide.
+        params: the guide's fitted params (and the model's own, if any), by name.
+        guide_config: what rebuilds the guide when the Fit is loaded.
+    """
 
     kind = "guide"
 
@@ -70,10 +97,26 @@ class GuidePosterior(Posterior, BindsProgram):
 
     def bind(self, program):
         """``program`` with the model's own fitted params (network weights) in place; the
-        guide's params have names of their own, so they leave the program alone."""
+        guide's params have names of their own, so they leave the program alone.
+
+        Args:
+            program: the model's NumPyro program.
+
+        Returns:
+            The program with the params substituted.
+        """
         return handlers.substitute(program, data=self.params)
 
     def grouped(self, key, num_draws: int) -> dict[str, jnp.ndarray]:
+        """``num_draws`` draws of the guide, in one chain.
+
+        Args:
+            key: a JAX PRNG key; the same key gives the same draws.
+            num_draws: how many.
+
+        Returns:
+            Arrays by site name, each shape ``(1, num_draws, *site_shape)``.
+        """
         return {name: value[None] for name, value in self.sample(key, num_draws).items()}
 
     def state(self) -> dict:
@@ -89,7 +132,7 @@ def rebuild_draws_posterior(model: Model, observed, state: dict, options: dict) 
 class Fit:
     """The result of :func:`helmholtz.fit`.
 
-    Attributes:
+    Args:
         model: the model that was fit.
         method: the back end's registered name.
         observed: the data the posterior conditions on.
@@ -99,7 +142,7 @@ class Fit:
         history: training curves by name (for SVI, ``"loss"``: the negative ELBO per step).
         diagnostics: convergence figures by name (for NUTS, ``"r_hat"`` and ``"ess"`` per
             site, and the number of divergent transitions).
-        sample_stats: per-draw sampler statistics, shaped (chains, draws).
+        sample_stats: per-draw sampler statistics, each shape ``(num_chains, num_draws_per_chain)``.
         options: the back end's options as it ran, for the record and for reloading.
     """
 
@@ -147,12 +190,32 @@ class Fit:
         """``num_draws`` posterior draws of every latent and deterministic site.
 
         The same key gives the same draws, also after :meth:`save` and :func:`load`.
+
+        Args:
+            key: a JAX PRNG key or an int seed.
+            num_draws: how many, a positive integer.
+
+        Returns:
+            Arrays by site name, each shape ``(num_draws, *site_shape)``.
+
+        Raises:
+            ValueError: ``num_draws`` is not a positive integer.
         """
+        if isinstance(num_draws, bool) or not isinstance(num_draws, (int, np.integer)) or num_draws < 1:
+            raise ValueError(f"sample: num_draws must be a positive integer, got {num_draws!r}")
         key_draws, key_complete = jax.random.split(as_key(key))
         return self._complete(key_complete, self.posterior.sample(key_draws, num_draws), batch_ndims=1)
 
     def posterior_predictive(self, key, num_draws: int) -> jnp.ndarray:
-        """Replicated data sets, shaped ``(num_draws, *observed.shape)``, one per posterior draw."""
+        """Replicated data sets, one per posterior draw.
+
+        Args:
+            key: a JAX PRNG key or an int seed.
+            num_draws: how many.
+
+        Returns:
+            The data sets, shape ``(num_draws, *observed.shape)``.
+        """
         key_draws, key_simulate = jax.random.split(as_key(key))
         draws = self.posterior.sample(key_draws, num_draws)
         return self._replicate(key_simulate, draws)
@@ -170,6 +233,20 @@ class Fit:
         global parameters are averaged over ``num_draws`` posterior draws:
         log (1/S) sum_s p(x_i | theta_s). For a point-estimate guide (``guide="delta"``)
         this is the exact log p(x_i | theta_hat).
+
+        Args:
+            x: new data, shape ``(num_points, ...)``; checked by the model's ``validate_data``.
+            key: a JAX PRNG key or an int seed.
+            num_draws: posterior draws of the global parameters to average over.
+            num_particles: importance-sampling draws per point (amortised fits).
+
+        Returns:
+            One value per data point, shape ``(num_points,)``.
+
+        Raises:
+            ValueError: the data are invalid for the model.
+            TypeError: the model has no exact marginal over its local latents and the
+                posterior gives no estimate of its own.
         """
         x = self.model.validate_data(x)
         if self.posterior.has(LogMarginal):
@@ -180,13 +257,35 @@ class Fit:
 
     def encode(self, x) -> dict:
         """The amortised posterior q(z_i | x_i) of each local latent site (a NumPyro
-        distribution batched over the data points x_i): ``fit.encode(x)["z"].mean``."""
+        distribution batched over the data points x_i): ``fit.encode(x)["z"].mean``.
+
+        Args:
+            x: new data, shape ``(num_points, ...)``; checked by the model's ``validate_data``.
+
+        Returns:
+            NumPyro distributions by site name, each with batch shape ``(num_points,)``.
+
+        Raises:
+            MissingCapability: (a TypeError) the fit is not amortised.
+        """
         return require(self.posterior, Amortised, what="encode", method=self.method).encode(self.model.validate_data(x))
 
     def decode(self, z, y=None) -> jnp.ndarray:
         """The mean of p(x | z) at the fitted parameters, for each latent vector z; for a
         conditional model, the mean of p(x | z, y) with the covariates ``y`` (one row per
-        latent vector)."""
+        latent vector).
+
+        Args:
+            z: latent vectors, shape ``(num_points, latent_dim)`` (a dict by site for several
+                local latents).
+            y: the covariates of a conditional model, one row per latent vector.
+
+        Returns:
+            One mean per latent vector, shape ``(num_points, ...)``.
+
+        Raises:
+            MissingCapability: (a TypeError) the fit is not amortised.
+        """
         return require(self.posterior, Amortised, what="decode", method=self.method).decode(z, y)
 
     # -- ArviZ -------------------------------------------------------------------------
@@ -199,6 +298,13 @@ class Fit:
         has no likelihood, so its InferenceData has no log_likelihood group, and its
         observed and replicated data are the summary statistics inference conditioned on
         (coordinate ``feature``), not the raw data sets.
+
+        Args:
+            key: a JAX PRNG key or an int seed.
+            num_draws: draws that represent a posterior not held as draws.
+
+        Returns:
+            An ``arviz.InferenceData``.
         """
         if not self.model.has_likelihood:
             return self._simulator_arviz(key, num_draws)
@@ -242,12 +348,26 @@ class Fit:
         )
 
     def summary(self, **options):
-        """ArviZ's summary table (mean, sd, HDI, ESS, R-hat) of the posterior."""
+        """ArviZ's summary table (mean, sd, HDI, ESS, R-hat) of the posterior.
+
+        Args:
+            **options: passed to ``arviz.summary``.
+
+        Returns:
+            A pandas DataFrame, one row per parameter entry.
+        """
         return az.summary(self.to_arviz(), group="posterior", **options)
 
     # -- saving ------------------------------------------------------------------------
     def save(self, path: str | os.PathLike):
-        """Write the Fit to ``path`` (zip of JSON and .npy, no pickle), atomically."""
+        """Write the Fit to ``path`` (zip of JSON and .npy, no pickle), atomically.
+
+        Args:
+            path: the file to write.
+
+        Returns:
+            The path written, a ``pathlib.Path``.
+        """
         return _serialization.write(
             path,
             FILE_KIND,
@@ -264,17 +384,38 @@ class Fit:
         )
 
 
-def load(path: str | os.PathLike) -> Fit:
+def load(path: str | os.PathLike, *, max_array_bytes: int | None = None) -> Fit:
     """Load a Fit written by :meth:`Fit.save`; it gives the same draws for the same key.
 
     The posterior is rebuilt by the function its kind registered
-    (:func:`~helmholtz.inference.posterior.register_posterior_kind`).
+    (:func:`~helmholtz.inference.posterior.register_posterior_kind`), after the saved model
+    has accepted the data saved with it (so a file whose model was edited, to sizes its data
+    do not have, fails before anything of the model's size is allocated).
+
+    Args:
+        path: a file written by :meth:`Fit.save`.
+        max_array_bytes: the most bytes the file's arrays may take in memory, all together;
+            default ``$HELMHOLTZ_MAX_LOAD_BYTES``, else 1 GiB. Raise it for a large fit you trust.
+
+    Returns:
+        The Fit.
     """
-    content = _serialization.read(path, FILE_KIND)
+    content = _serialization.read(path, FILE_KIND, max_array_bytes=max_array_bytes)
+    if not isinstance(content, dict) or not {"model", "posterior", "observed", "options"} <= set(content):
+        raise ValueError(f"{path}: not the content of a saved Fit (a model, observed data, a posterior and options)")
     state = content["posterior"]
     saved = content["observed"]
     # Data with covariates is saved as the tuple (x, y) of a Conditioned.
     observed = Conditioned(*map(jnp.asarray, saved)) if isinstance(saved, tuple) else jnp.asarray(saved)
+    if not hasattr(content["model"], "validate_data") or not isinstance(state, dict) or "kind" not in state:
+        raise ValueError(f"{path}: the saved Fit's model or posterior is malformed")
+    try:
+        content["model"].validate_data(observed)
+    except (ValueError, TypeError) as error:
+        raise ValueError(
+            f"{path}: the saved model does not accept the data saved with it ({error}); "
+            "the file was edited or is corrupt"
+        ) from None
     kinds = posterior_kinds()
     if state["kind"] not in kinds:
         raise ValueError(

@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 from helmholtz.inference.fit import DrawsPosterior, Fit, rebuild_draws_posterior
 from helmholtz.inference.posterior import register_posterior_kind
 from helmholtz.inference.registry import register_backend, requires_sampling_without_params
+from helmholtz.inference.training import check_positive_int, is_real
 
 # NumPyro's per-draw statistics, under ArviZ's names for them.
 _SAMPLE_STATS = {
@@ -119,6 +120,20 @@ def _runner(model, *settings) -> ChainRunner:
     return ChainRunner(model, *settings)
 
 
+def check_nuts_options(num_chains, num_warmup, num_samples, target_accept_prob, max_tree_depth, dense_mass):
+    """A ValueError naming the first invalid NUTS option, its value and what is expected."""
+    check_positive_int("nuts", "num_chains", num_chains)
+    check_positive_int("nuts", "num_warmup", num_warmup, minimum=0, why=" (0: no adaptation)")
+    check_positive_int("nuts", "num_samples", num_samples)
+    if not (is_real(target_accept_prob) and 0 < target_accept_prob < 1):
+        raise ValueError(
+            f"nuts: target_accept_prob must be a number in (0, 1) (NumPyro's default is 0.8), got {target_accept_prob!r}"
+        )
+    check_positive_int("nuts", "max_tree_depth", max_tree_depth, why=" (10 is NumPyro's default)")
+    if not isinstance(dense_mass, (bool, np.bool_, list)):
+        raise ValueError(f"nuts: dense_mass must be True, False or a list of site groups, got {dense_mass!r}")
+
+
 @register_backend(
     "nuts",
     "NumPyro No-U-Turn sampler (several chains; R-hat, ESS, divergences)",
@@ -140,19 +155,31 @@ def fit_nuts(
 ) -> Fit:
     """Sample the posterior with NUTS.
 
-    Options:
-        num_chains, num_warmup, num_samples: chains, and warm-up and kept draws per chain.
-        target_accept_prob, max_tree_depth, dense_mass: NUTS's adaptation settings.
+    NUTS takes none of the gradient-trained back ends' shared training options (the user
+    guide's "Options"); its own are these, each checked before anything runs.
+
+    Args:
+        model: a model with a likelihood whose every latent is continuous and has a prior.
+        x: the observations.
+        key: a JAX PRNG key.
+        num_chains: chains, a positive integer.
+        num_warmup: warm-up (adaptation) steps per chain, an integer >= 0.
+        num_samples: kept draws per chain, a positive integer.
+        target_accept_prob: the step-size adaptation's target acceptance probability, in (0, 1).
+        max_tree_depth: the most doublings of a trajectory, an integer >= 1.
+        dense_mass: adapt a dense mass matrix (True) or a diagonal one (False).
         chain_method: ``"parallel"``, ``"sequential"`` or ``"vectorized"``; by default
             parallel when there is a device per chain.
         progress_bar: show a progress bar (tqdm) of the sampler's steps.
 
-    ``fit.diagnostics`` holds ``r_hat`` and ``ess`` (per site, split R-hat and bulk ESS
-    over the chains) and ``num_divergent``.
+    Returns:
+        The Fit; ``fit.diagnostics`` holds ``r_hat`` and ``ess`` (per site, split R-hat
+        and bulk ESS over the chains) and ``num_divergent``.
     """
-    for name, value in (("num_chains", num_chains), ("num_warmup", num_warmup), ("num_samples", num_samples)):
-        if not (isinstance(value, int) and value >= (0 if name == "num_warmup" else 1)):
-            raise ValueError(f"nuts: {name} must be a positive integer, got {value!r}")
+    check_nuts_options(num_chains, num_warmup, num_samples, target_accept_prob, max_tree_depth, dense_mass)
+    if not isinstance(progress_bar, (bool, np.bool_)):
+        raise ValueError(f"nuts: progress_bar must be True or False, got {progress_bar!r}")
+    num_chains, num_warmup, num_samples = int(num_chains), int(num_warmup), int(num_samples)
     options = dict(
         num_chains=num_chains,
         num_warmup=num_warmup,

@@ -59,8 +59,16 @@ class Posterior(abc.ABC):
         """
 
     def grouped(self, key, num_draws: int) -> dict[str, jnp.ndarray]:
-        """Draws shaped ``(chains, draws_per_chain, *site_shape)``; by default ``num_draws``
-        draws in one chain. A posterior held as chains returns them as they are."""
+        """Draws grouped in chains; by default ``num_draws`` draws in one chain. A posterior
+        held as chains returns them as they are.
+
+        Args:
+            key: a JAX PRNG key.
+            num_draws: how many draws in all (a posterior held as chains may ignore it).
+
+        Returns:
+            Arrays by site name, each shape ``(num_chains, num_draws_per_chain, *site_shape)``.
+        """
         return {name: value[None] for name, value in self.sample(key, num_draws).items()}
 
     @abc.abstractmethod
@@ -73,11 +81,24 @@ class Posterior(abc.ABC):
 
         The hook for a capability that depends on how a posterior was trained; by default
         a posterior has every capability its class declares.
+
+        Args:
+            capability: a :class:`Capability` subclass.
+
+        Returns:
+            The reason, or None.
         """
         return None
 
     def has(self, capability: type[Capability]) -> bool:
-        """Whether this posterior has ``capability`` (a :class:`Capability` subclass)."""
+        """Whether this posterior has ``capability``: its class declares it and it is not unavailable.
+
+        Args:
+            capability: a :class:`Capability` subclass.
+
+        Returns:
+            True or False.
+        """
         return isinstance(self, capability) and self.unavailable(capability) is None
 
 
@@ -99,7 +120,14 @@ class BindsProgram(Capability):
 
     @abc.abstractmethod
     def bind(self, program) -> Callable:
-        """``program`` with the fitted params in place (a NumPyro ``substitute``)."""
+        """``program`` with the fitted params in place (a NumPyro ``substitute``).
+
+        Args:
+            program: the model's NumPyro program.
+
+        Returns:
+            The program with the params substituted.
+        """
 
 
 class LogMarginal(Capability):
@@ -174,12 +202,12 @@ class ConditionsOnNewObservation(Capability):
 
     @abc.abstractmethod
     def sample_at(self, key, num_draws: int, x_summary) -> dict[str, jnp.ndarray]:
-        """Draws of the posterior given the summary statistics ``x_summary`` (F,).
+        """Draws of the posterior given the summary statistics ``x_summary``.
 
         Args:
             key: a JAX PRNG key or an int seed.
             num_draws: how many.
-            x_summary: the observation's summary statistics.
+            x_summary: the observation's summary statistics, shape ``(num_features,)``.
 
         Returns:
             Arrays by site name, each with a leading axis of ``num_draws``.
@@ -187,14 +215,14 @@ class ConditionsOnNewObservation(Capability):
 
     @abc.abstractmethod
     def log_prob_at(self, theta, x_summary) -> np.ndarray:
-        """log q(theta | x_summary), normalised, for parameter vectors ``theta`` (n, d).
+        """log q(theta | x_summary), normalised, for parameter vectors ``theta``.
 
         Args:
-            theta: parameter vectors, in the model's parameter order.
-            x_summary: the observation's summary statistics.
+            theta: parameter vectors, in the model's parameter order, shape ``(num_draws, num_theta)``.
+            x_summary: the observation's summary statistics, shape ``(num_features,)``.
 
         Returns:
-            One value per vector.
+            One value per vector, shape ``(num_draws,)``.
         """
 
 
@@ -206,7 +234,7 @@ Rebuild = Callable[[Any, Any, dict, dict], Posterior]
 class PosteriorKind:
     """A registered posterior kind.
 
-    Attributes:
+    Args:
         kind: the name saved with the posterior's state.
         cls: the posterior class.
         rebuild: ``rebuild(model, observed, state, options) -> Posterior``, the inverse of
@@ -222,7 +250,14 @@ class PosteriorKind:
     only: Mapping[type[Capability], tuple[str, ...]]
 
     def providers(self, capability: type[Capability]) -> tuple[str, ...]:
-        """The back ends whose posteriors of this kind have ``capability``."""
+        """The back ends whose posteriors of this kind have ``capability``.
+
+        Args:
+            capability: a :class:`Capability` subclass.
+
+        Returns:
+            Their names; empty if the class does not declare the capability.
+        """
         if not issubclass(self.cls, capability):
             return ()
         return self.only.get(capability, self.methods)
@@ -283,7 +318,14 @@ def posterior_kinds() -> dict[str, PosteriorKind]:
 
 
 def providers(capability: type[Capability]) -> tuple[str, ...]:
-    """The back ends whose posteriors have ``capability``, in the order they registered."""
+    """The back ends whose posteriors have ``capability``, in the order they registered.
+
+    Args:
+        capability: a :class:`Capability` subclass.
+
+    Returns:
+        Their names, each once.
+    """
     names = []
     for registered in _KINDS.values():
         names += [name for name in registered.providers(capability) if name not in names]

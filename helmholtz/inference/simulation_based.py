@@ -21,6 +21,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
+import math
+import time
+import warnings
 from dataclasses import dataclass
 
 import jax
@@ -30,15 +34,38 @@ import numpyro.distributions as dist
 import torch
 from tqdm.auto import tqdm
 
+from helmholtz.inference._sbi_reporting import epoch_progress, summarised_warnings, with_epoch_progress
 from helmholtz.inference.fit import Fit
 from helmholtz.inference.posterior import ConditionsOnNewObservation, LogDensity, Posterior, register_posterior_kind
 from helmholtz.inference.registry import register_backend
-from helmholtz.inference.simulation_bank import SimulationBank
+from helmholtz.inference.simulation_bank import SimulationBank, key_record
+from helmholtz.inference.training import check_positive_int, is_real
 from helmholtz.models.simulators.base import Simulator
 from helmholtz.utils import as_key
 
 METHODS = ("npe", "nle", "nre")
 _ESTIMATOR_DEFAULTS = {"npe": "zuko_maf", "nle": "maf", "nre": "resnet"}
+# The estimators sbi builds for each method (sbi's names; NPE and NLE share the density estimators).
+_DENSITY_ESTIMATORS = (
+    "mdn",
+    "made",
+    "maf",
+    "maf_rqs",
+    "nsf",
+    "zuko_nice",
+    "zuko_maf",
+    "zuko_nsf",
+    "zuko_ncsf",
+    "zuko_sospf",
+    "zuko_naf",
+    "zuko_unaf",
+    "zuko_gf",
+    "zuko_bpf",
+)
+ESTIMATORS = {"npe": _DENSITY_ESTIMATORS, "nle": _DENSITY_ESTIMATORS, "nre": ("linear", "mlp", "resnet")}
+# Below this many simulations a neural estimator learns little beyond the prior (the
+# posterior of npe with 2 simulations piled up at the prior's edge): a warning says so.
+FEW_SIMULATIONS = 100
 
 
 class JaxPrior(torch.distributions.Distribution):
@@ -114,7 +141,7 @@ class JaxPrior(torch.distributions.Distribution):
     def stddev(self):
         return self._moments[1]
 
-    def sample(self, sample_shape=torch.Size()):
+    def sample(self, sample_shape=()):
         sample_shape = torch.Size(sample_shape)
         seed = int(torch.randint(0, 2**31 - 1, ()))
         draws = self.model.sample_prior(jax.random.PRNGKey(seed), max(sample_shape.numel(), 1))
@@ -191,12 +218,13 @@ class EstimatorConfig:
         from sbi.inference import NLE, NPE, NRE
 
         builder = self.build(prior)
+        # sbi's own progress line is a bare epoch count; ours shows the validation loss too.
         quiet = {"device": device, "show_progress_bars": False, "tracker": _NoTracker()}
         if self.method == "npe":
-            return NPE(prior, density_estimator=builder, **quiet)
+            return with_epoch_progress(NPE)(prior, density_estimator=builder, **quiet)
         if self.method == "nle":
-            return NLE(prior, density_estimator=builder, **quiet)
-        return NRE(prior, classifier=builder, **quiet)
+            return with_epoch_progress(NLE)(prior, density_estimator=builder, **quiet)
+        return with_epoch_progress(NRE)(prior, classifier=builder, **quiet)
 
 
 class _NoTracker:
@@ -259,7 +287,7 @@ class NeuralPosterior(Posterior, LogDensity, ConditionsOnNewObservation):
         )
 
     def _theta(self, key, num_draws: int, x) -> np.ndarray:
-        with _torch_seeded(as_key(key)), torch.no_grad():
+        with _torch_seeded(as_key(key)), torch.no_grad(), summarised_warnings(self.config.method, "sampling"):
             draws = self._posterior.sample(
                 (num_draws,), x=torch.tensor(np.asarray(x, np.float32)), show_progress_bars=False
             )
@@ -348,10 +376,24 @@ def _run(
     device: str = "cpu",
     progress_bar: bool = True,
 ) -> Fit:
-    if num_simulations < 2 * num_rounds or num_rounds < 1:
-        raise ValueError(
-            f"{method}: need num_rounds >= 1 and at least 2 simulations per round, got {num_simulations} over {num_rounds}"
-        )
+    check_simulation_options(
+        method,
+        num_simulations=num_simulations,
+        num_rounds=num_rounds,
+        estimator=estimator,
+        hidden_features=hidden_features,
+        num_transforms=num_transforms,
+        embedding_layers=embedding_layers,
+        training_batch_size=training_batch_size,
+        learning_rate=learning_rate,
+        stop_after_epochs=stop_after_epochs,
+        max_num_epochs=max_num_epochs,
+        truncation_quantile=truncation_quantile,
+        mcmc=mcmc,
+        chunk_size=chunk_size,
+        device=device,
+        progress_bar=progress_bar,
+    )
     options = {k: v for k, v in locals().items() if k not in ("method", "model", "x", "key", "simulation_bank")}
     options["simulation_bank"] = None if simulation_bank is None else str(simulation_bank)
     mcmc = mcmc or {"num_chains": 20, "warmup_steps": 50, "thin": 2, "init_strategy": "resample"}
@@ -370,10 +412,19 @@ def _run(
         len(x_summary),
     )
     prior = torch_prior(model)
-    bank = SimulationBank(simulation_bank, model) if simulation_bank is not None else None
+    # The bank refuses simulations made by another model, prior, key or budget (or, over several rounds, proposal).
+    unshaping = ("num_simulations", "simulation_bank", "chunk_size", "device", "progress_bar")
+    shaping = {k: v for k, v in options.items() if k not in unshaping}
+    record = {
+        "key": key_record(key),
+        "num_simulations": num_simulations,
+        "num_rounds": num_rounds,
+        "proposal": None if num_rounds == 1 else {"method": method, **shaping},
+    }
+    bank = SimulationBank(simulation_bank, model, record) if simulation_bank is not None else None
     trainer = config.trainer(prior, device)
     proposal = prior
-    counts = {"num_simulations": [], "num_invalid": [], "epochs": []}
+    counts = {"num_simulations": [], "num_invalid": [], "epochs": [], "seconds_simulating": [], "seconds_training": []}
     per_round = np.diff(np.linspace(0, num_simulations, num_rounds + 1).astype(int))
     round_keys = jax.random.split(key, num_rounds)
     x_o = torch.tensor(x_summary[None])
@@ -387,7 +438,9 @@ def _run(
                     return proposal.sample((int(round_size),)).numpy()
                 return proposal.sample((int(round_size),), x=x_o, show_progress_bars=False).numpy()
 
-        theta = draw_parameters() if bank is None else bank.parameters(round_index, draw_parameters)
+        started = time.perf_counter()
+        with summarised_warnings(method, f"drawing round {round_index + 1}'s parameters"):
+            theta = draw_parameters() if bank is None else bank.parameters(round_index, draw_parameters)
         with tqdm(
             total=len(theta), desc=f"{method} round {round_index + 1}: simulating", unit="sim", disable=not progress_bar
         ) as bar:
@@ -406,13 +459,17 @@ def _run(
                 )
             else:
                 summaries = bank.summaries(round_index, theta, chunk_size, simulate)
+        counts["seconds_simulating"].append(time.perf_counter() - started)
         valid = np.isfinite(summaries).all(axis=1)
         counts["num_simulations"].append(int(len(theta)))
         counts["num_invalid"].append(int((~valid).sum()))
+        warn_of_excluded_simulations(method, model, round_index, summaries)
         if valid.sum() < 2:
             raise RuntimeError(
                 f"{method}: only {int(valid.sum())} of {len(theta)} simulations in round {round_index} were valid"
             )
+        if round_index == 0:
+            warn_if_outside_simulations(method, model, x_summary, summaries[valid])
         theta_t, x_t = torch.tensor(theta[valid]), torch.tensor(summaries[valid])
         # TSNPE trains every round as if on prior draws (no proposal given); the
         # likelihood and ratio losses do not depend on the proposal at all.
@@ -420,7 +477,13 @@ def _run(
             trainer.append_simulations(theta_t, x_t, exclude_invalid_x=False)
         else:
             trainer.append_simulations(theta_t, x_t, exclude_invalid_x=False, from_round=round_index)
-        with _torch_seeded(key_train):
+        started = time.perf_counter()
+        training = f"{method} round {round_index + 1}: training"
+        with (
+            _torch_seeded(key_train),
+            epoch_progress(trainer, training, progress_bar),
+            summarised_warnings(method, f"training round {round_index + 1}"),
+        ):
             network = trainer.train(
                 training_batch_size=training_batch_size,
                 learning_rate=learning_rate,
@@ -428,11 +491,13 @@ def _run(
                 max_num_epochs=max_num_epochs,
                 **({"force_first_round_loss": True} if method == "npe" else {}),
             )
+        counts["seconds_training"].append(time.perf_counter() - started)
         summary = trainer._summary  # sbi keeps its training curves only here
         counts["epochs"].append(int(summary["epochs_trained"][-1]))
         posterior = NeuralPosterior(model, config, network, x_summary, mcmc)
         if round_index + 1 < num_rounds:
-            proposal = _next_proposal(method, prior, posterior, x_o, truncation_quantile)
+            with summarised_warnings(method, f"focusing round {round_index + 2}'s proposal"):
+                proposal = _next_proposal(method, prior, posterior, x_o, truncation_quantile)
     # sbi's curves run over every epoch of every round.
     history = {name: np.asarray(summary[name], dtype=np.float64) for name in ("training_loss", "validation_loss")}
     diagnostics = {name: np.asarray(values) for name, values in counts.items()}
@@ -446,6 +511,112 @@ def _run(
         diagnostics=diagnostics,
         options=options,
     )
+
+
+def check_simulation_options(
+    method: str,
+    *,
+    num_simulations,
+    num_rounds,
+    estimator,
+    hidden_features,
+    num_transforms,
+    embedding_layers,
+    training_batch_size,
+    learning_rate,
+    stop_after_epochs,
+    max_num_epochs,
+    truncation_quantile,
+    mcmc,
+    chunk_size,
+    device,
+    progress_bar,
+) -> None:
+    """A ValueError naming the first option of a simulation-based back end whose value is
+    invalid, the value and what is expected; a warning for a budget too small to train on."""
+    num_rounds = check_positive_int(method, "num_rounds", num_rounds)
+    check_positive_int(method, "num_simulations", num_simulations, minimum=2 * num_rounds, why=" (2 per round)")
+    if num_simulations < FEW_SIMULATIONS:
+        warnings.warn(
+            f"{method}: num_simulations={num_simulations} is too few to train a neural estimator "
+            f"(use at least {FEW_SIMULATIONS}, and thousands for a posterior worth reading): the posterior will "
+            "say little more than the prior, or pile up at its edges",
+            UserWarning,
+            stacklevel=4,
+        )
+    valid = ESTIMATORS[method]
+    if estimator is not None and estimator not in valid:
+        import difflib
+
+        close = difflib.get_close_matches(str(estimator), valid, n=1)
+        raise ValueError(
+            f"{method}: unknown estimator {estimator!r}"
+            + (f" (did you mean {close[0]!r}?)" if close else "")
+            + f"; valid estimators: {', '.join(valid)}"
+        )
+    for name, value in (
+        ("hidden_features", hidden_features),
+        ("num_transforms", num_transforms),
+        ("training_batch_size", training_batch_size),
+        ("stop_after_epochs", stop_after_epochs),
+        ("max_num_epochs", max_num_epochs),
+        ("chunk_size", chunk_size),
+    ):
+        check_positive_int(method, name, value)
+    check_positive_int(method, "embedding_layers", embedding_layers, minimum=0, why=" (0: no embedding)")
+    if not (is_real(learning_rate) and 0 < learning_rate < math.inf):
+        raise ValueError(f"{method}: learning_rate must be a finite number > 0, got {learning_rate!r}")
+    if not (is_real(truncation_quantile) and 0 < truncation_quantile < 1):
+        raise ValueError(f"{method}: truncation_quantile must be a number in (0, 1), got {truncation_quantile!r}")
+    if mcmc is not None and not isinstance(mcmc, dict):
+        raise ValueError(f"{method}: mcmc must be a dict of sbi's slice-sampler options or None, got {mcmc!r}")
+    if not isinstance(device, str):
+        raise ValueError(f"{method}: device must be a torch device name such as 'cpu' or 'cuda', got {device!r}")
+    if not isinstance(progress_bar, (bool, np.bool_)):
+        raise ValueError(f"{method}: progress_bar must be True or False, got {progress_bar!r}")
+
+
+def warn_of_excluded_simulations(method: str, model: Simulator, round_index: int, summaries) -> None:
+    """Warn, naming the summaries at fault, when simulations of a round give non-finite
+    summary statistics: they are left out of training (counted in ``fit.diagnostics``), and
+    many of them mean the prior reaches where the simulator fails."""
+    bad = ~np.isfinite(summaries)
+    excluded = int(bad.any(axis=1).sum())
+    if not excluded:
+        return
+    names = list(getattr(model, "feature_names", None) or [f"summary {i}" for i in range(summaries.shape[1])])
+    worst = np.argsort(-bad.sum(axis=0))[:3]
+    described = ", ".join(f"{names[i]} ({int(bad[:, i].sum())})" for i in worst if bad[:, i].any())
+    warnings.warn(
+        f"{method}: round {round_index + 1}: {excluded} of {len(summaries)} simulations "
+        f"({excluded / len(summaries):.1%}) gave non-finite summary statistics and are left out of training; "
+        f"most often {described}",
+        UserWarning,
+        stacklevel=4,
+    )
+
+
+def warn_if_outside_simulations(method: str, model: Simulator, x_summary, summaries) -> None:
+    """Warn when the observation's summaries lie far outside those simulated from the prior
+    (more than three times their range beyond it): the estimator would extrapolate, and its
+    posterior piles up at the prior's edge (an observation of 1e30 did so with no word)."""
+    if len(summaries) < 2:
+        return
+    low, high = summaries.min(axis=0), summaries.max(axis=0)
+    span = high - low
+    outside = (span > 0) & ((x_summary < low - 3 * span) | (x_summary > high + 3 * span))
+    if outside.any():
+        names = list(getattr(model, "feature_names", None) or [f"summary {i}" for i in range(len(x_summary))])
+        described = ", ".join(
+            f"{names[i]} = {x_summary[i]:.4g} (simulated: {low[i]:.4g} to {high[i]:.4g})"
+            for i in np.flatnonzero(outside)
+        )
+        warnings.warn(
+            f"{method}: the observation lies far outside what the prior simulates: {described}. "
+            "The posterior will be an extrapolation; check the observation's units and the prior's ranges",
+            UserWarning,
+            stacklevel=4,
+        )
 
 
 def _next_proposal(method, prior, posterior: NeuralPosterior, x_o, truncation_quantile):
@@ -501,7 +672,9 @@ def _register(method: str, summary: str):
     mcmc (sbi's slice-sampler options, NLE/NRE), simulation_bank (a folder: simulations
     saved as they finish and reused on a rerun), chunk_size, device (torch's), progress_bar.
     """
-    return register_backend(method, summary, requires_simulator)(run)
+    # run takes **options: the names fit() accepts are _run's keywords.
+    options = [p.name for p in inspect.signature(_run).parameters.values() if p.kind is p.KEYWORD_ONLY]
+    return register_backend(method, summary, requires_simulator, options=options)(run)
 
 
 fit_npe = _register("npe", "Neural posterior estimation (sbi NPE; truncated sequential rounds)")

@@ -18,25 +18,16 @@ from __future__ import annotations
 
 import jax
 import numpy as np
-import optax
 from numpyro.infer import RenyiELBO, Trace_ELBO, TraceGraph_ELBO, TraceMeanField_ELBO
 
-from helmholtz.inference.amortised import (
-    Amortisation,
-    check_batch_size,
-    check_encoder_hidden,
-    requires_encodable_latents,
-    train_amortised,
-)
+from helmholtz.inference.amortised import Amortisation, requires_encodable_latents, train_amortised
 from helmholtz.inference.fit import Fit
 from helmholtz.inference.registry import register_backend
-from helmholtz.inference.training import check_schedule
-from helmholtz.models.base import num_rows
+from helmholtz.inference.training import AMORTISED_TRAINING, AmortisedOptions, check_num_particles, is_real
 
 
 def make_objective(amortisation: Amortisation, iwae: bool, analytic_kl: bool, num_particles: int, beta: float):
-    if not (isinstance(num_particles, (int, np.integer)) and num_particles >= 1):
-        raise ValueError(f"vae: num_particles must be a positive integer, got {num_particles!r}")
+    num_particles = check_num_particles("vae", num_particles)
     if iwae:
         if analytic_kl:
             raise ValueError(
@@ -65,36 +56,34 @@ def make_objective(amortisation: Amortisation, iwae: bool, analytic_kl: bool, nu
     "vae",
     "amortised VI: encoder network; ELBO, IWAE or analytic-KL bound; beta; minibatches; autoencoder",
     requires_encodable_latents,
+    options=AmortisedOptions.names(),
 )
 def fit_vae(
     model,
     x,
     key,
     *,
-    num_steps: int = 10_000,
-    learning_rate: float = 1e-3,
-    optimizer: optax.GradientTransformation | None = None,
-    batch_size: int | None = None,
     beta: float = 1.0,
     num_particles: int = 1,
     iwae: bool = False,
     analytic_kl: bool = False,
     deterministic_encoder: bool = False,
-    encoder_hidden: tuple[int, ...] = (64, 64),
-    check_every: int = 500,
-    patience: int = 5,
-    tolerance: float = 1e-5,
-    validation=None,
-    resume: Fit | None = None,
-    progress_bar: bool = True,
+    **training,
 ) -> Fit:
     """Fit an encoder q(z_i | x_i) and point estimates of the model's parameters.
 
-    Options:
-        num_steps: the most optimisation steps (rounded up to a multiple of ``check_every``).
-        learning_rate: Adam's step size; or pass any Optax ``optimizer``.
-        batch_size: points per step (a random subset each step; the batch's terms are
-            scaled by N / batch_size); None uses every point.
+    The shared training options are those of :class:`~helmholtz.inference.AmortisedOptions`
+    (``batch_size``, ``encoder_hidden``, ``validation``) and of
+    :class:`~helmholtz.inference.TrainingOptions` (``num_steps``, ``learning_rate``,
+    ``optimizer``, ``check_every``, ``patience``, ``tolerance``, ``resume``,
+    ``progress_bar``), documented once in the user guide's "Options"; here ``num_steps``
+    defaults to 10,000 and ``learning_rate`` to 1e-3, and ``resume`` takes a vae Fit (or
+    its file) of the same model and encoder.
+
+    Args:
+        model: a model with local latents an encoder can propose.
+        x: the observations.
+        key: a JAX PRNG key.
         beta: the weight of each point's KL term (beta-VAE, Higgins et al., 2017): >1
             pulls q(z | x) towards the prior, <1 lets it follow the data.
         num_particles: Monte Carlo draws of z per point and step (K of the IWAE bound).
@@ -103,26 +92,19 @@ def fit_vae(
             prior), a Monte Carlo estimate elsewhere.
         deterministic_encoder: a plain autoencoder: z_i = encoder(x_i), trained on
             log p(x_i | z_i) alone (no KL term, no prior on z; ``beta`` is ignored).
-        encoder_hidden: the widths of the encoder's hidden (tanh) layers.
-        check_every, patience, tolerance: early stopping on a plateau, as in ``svi``.
-        validation: held-out data points: early stopping then watches the negative
-            10-particle bound on them after every chunk (``history["held_out"]``, nats per
-            point), and the Fit keeps the parameters where it was lowest. Use it on small
-            data sets, where a network overfits long before the training loss levels off.
-        resume: a previous vae Fit of the same model and encoder: training continues from
-            its parameters (Adam's moments start afresh) and its history.
+        **training: the shared training options (above).
 
-    The Fit's ``encode(x)`` gives q(z | x) per local latent, ``decode(z)`` the mean of
-    p(x | z), ``log_marginal(x, num_particles=K)`` an importance-sampled log p(x_i), and
-    ``history["loss"]`` the negative bound at every step.
+    Returns:
+        The Fit: its ``encode(x)`` gives q(z | x) per local latent, ``decode(z)`` the mean
+        of p(x | z), ``log_marginal(x, num_particles=K)`` an importance-sampled log p(x_i),
+        and ``history["loss"]`` the negative bound at every step.
     """
-    encoder_hidden = check_encoder_hidden("vae", encoder_hidden)
-    check_schedule("vae", num_steps, check_every, patience)
-    num_points = num_rows(x)
-    check_batch_size("vae", batch_size, num_points)
-    if not (np.isfinite(beta) and beta > 0):
+    training = AMORTISED_TRAINING.replace("vae", **training)
+    check_num_particles("vae", num_particles)
+    if not (is_real(beta) and np.isfinite(beta) and beta > 0):
         raise ValueError(f"vae: beta must be a finite number > 0, got {beta!r}")
     beta = 0.0 if deterministic_encoder else float(beta)
+    encoder_hidden = training.encoder_hidden
     config = {"encoder_hidden": encoder_hidden, "beta": beta, "deterministic": bool(deterministic_encoder)}
     key_build, key_train = jax.random.split(key)
     amortisation = Amortisation.build(model, x, key_build, encoder_hidden, beta, deterministic_encoder)
@@ -135,16 +117,8 @@ def fit_vae(
         amortisation,
         objective,
         config=config,
-        resume=resume,
-        optimizer=optimizer,
-        learning_rate=learning_rate,
-        batch_size=batch_size,
-        num_steps=num_steps,
-        check_every=check_every,
-        patience=patience,
-        tolerance=tolerance,
-        validation=validation,
-        progress_bar=progress_bar,
+        training=training,
+        num_particles=None if deterministic_encoder else num_particles,
         options=dict(
             beta=beta,
             num_particles=num_particles,

@@ -26,19 +26,11 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
-from helmholtz.inference.amortised import (
-    ENCODER_PARAM,
-    Amortisation,
-    check_batch_size,
-    check_encoder_hidden,
-    requires_encodable_latents,
-    train_amortised,
-)
+from helmholtz.inference.amortised import ENCODER_PARAM, Amortisation, requires_encodable_latents, train_amortised
 from helmholtz.inference.fit import Fit
 from helmholtz.inference.registry import register_backend
-from helmholtz.inference.training import check_schedule
+from helmholtz.inference.training import AMORTISED_TRAINING, AmortisedOptions, check_num_particles, is_int
 from helmholtz.models.base import num_rows, take_rows
 
 PHI_UPDATES = ("sleep", "wake", "both")
@@ -90,36 +82,14 @@ class WakeSleepObjective:
         return -stop(bound) - (objective - stop(objective))
 
 
-def _fit_wake_sleep(
-    method,
-    model,
-    x,
-    key,
-    *,
-    num_particles,
-    phi_update,
-    num_dreams,
-    num_steps,
-    learning_rate,
-    optimizer,
-    batch_size,
-    encoder_hidden,
-    check_every,
-    patience,
-    tolerance,
-    validation,
-    resume,
-    progress_bar,
-):
-    encoder_hidden = check_encoder_hidden(method, encoder_hidden)
-    check_schedule(method, num_steps, check_every, patience)
-    check_batch_size(method, batch_size, num_rows(x))
+def _fit_wake_sleep(method, model, x, key, *, num_particles, phi_update, num_dreams, training: AmortisedOptions):
     if phi_update not in PHI_UPDATES:
         raise ValueError(f"{method}: phi_update must be one of {PHI_UPDATES}, got {phi_update!r}")
-    points_per_step = min(batch_size or num_rows(x), num_rows(x))
+    points_per_step = min(training.batch_size or num_rows(x), num_rows(x))
     num_dreams = points_per_step if num_dreams is None else num_dreams
-    if not (isinstance(num_dreams, (int, np.integer)) and num_dreams >= 1):
+    if not (is_int(num_dreams) and num_dreams >= 1):
         raise ValueError(f"{method}: num_dreams must be a positive integer, got {num_dreams!r}")
+    encoder_hidden = training.encoder_hidden
     config = {"encoder_hidden": encoder_hidden, "beta": 1.0, "deterministic": False}
     key_build, key_train = jax.random.split(key)
     amortisation = Amortisation.build(model, x, key_build, encoder_hidden)
@@ -132,16 +102,8 @@ def _fit_wake_sleep(
         amortisation,
         objective,
         config=config,
-        resume=resume,
-        optimizer=optimizer,
-        learning_rate=learning_rate,
-        batch_size=batch_size,
-        num_steps=num_steps,
-        check_every=check_every,
-        patience=patience,
-        tolerance=tolerance,
-        validation=validation,
-        progress_bar=progress_bar,
+        training=training,
+        num_particles=num_particles if num_particles > 1 else None,
         options=dict(
             num_particles=num_particles,
             phi_update=phi_update,
@@ -152,20 +114,17 @@ def _fit_wake_sleep(
 
 
 _OPTIONS_DOC = """
-    Options:
-        num_dreams: (z, x) pairs dreamt per step for sleep-phi (default: as many as the
-            data points of a step).
-        num_steps: the most optimisation steps (rounded up to a multiple of ``check_every``).
-        learning_rate: Adam's step size; or pass any Optax ``optimizer``.
-        batch_size: data points per step (a random subset each step); None uses all.
-        encoder_hidden: the widths of the encoder's hidden (tanh) layers.
-        check_every, patience, tolerance: early stopping on a plateau, as in ``svi``.
-        validation: held-out data points for early stopping, as in ``vae``.
-        resume: a previous Fit of this method and model: training continues from its
-            parameters (Adam's moments start afresh) and its history.
+    The shared training options are those of :class:`~helmholtz.inference.AmortisedOptions`
+    (``batch_size``, ``encoder_hidden``, ``validation``) and of
+    :class:`~helmholtz.inference.TrainingOptions` (``num_steps``, ``learning_rate``,
+    ``optimizer``, ``check_every``, ``patience``, ``tolerance``, ``resume``,
+    ``progress_bar``), documented once in the user guide's "Options"; here ``num_steps``
+    defaults to 10,000 and ``learning_rate`` to 1e-3, and ``resume`` takes a Fit (or its
+    file) of this method and model.
 
-    The Fit is the same as ``vae``'s: ``encode``, ``decode``, ``log_marginal``, and
-    ``history["loss"]``, the negative K-particle bound on each step's batch.
+    Returns:
+        The Fit, the same as ``vae``'s: ``encode``, ``decode``, ``log_marginal``, and
+        ``history["loss"]``, the negative K-particle bound on each step's batch.
 """
 
 
@@ -173,48 +132,24 @@ _OPTIONS_DOC = """
     "wake-sleep",
     "the Helmholtz machine: wake phase fits the model, sleep phase the encoder on dreams; discrete latents too",
     requires_encodable_latents,
+    options=AmortisedOptions.names(),
 )
-def fit_wake_sleep(
-    model,
-    x,
-    key,
-    *,
-    num_dreams: int | None = None,
-    num_steps: int = 10_000,
-    learning_rate: float = 1e-3,
-    optimizer: optax.GradientTransformation | None = None,
-    batch_size: int | None = None,
-    encoder_hidden: tuple[int, ...] = (64, 64),
-    check_every: int = 500,
-    patience: int = 5,
-    tolerance: float = 1e-5,
-    validation=None,
-    resume: Fit | None = None,
-    progress_bar: bool = True,
-) -> Fit:
+def fit_wake_sleep(model, x, key, *, num_dreams: int | None = None, **training) -> Fit:
     """Fit the model and an encoder by wake-sleep: the wake phase takes one draw
     z ~ q(z | x) per point and fits the model to (x, z); the sleep phase fits the encoder
     to (z, x) dreamt from the model.
+
+    Args:
+        model: a model with local latents an encoder can propose.
+        x: the observations.
+        key: a JAX PRNG key.
+        num_dreams: (z, x) pairs dreamt per step for the sleep phase (default: as many as
+            the data points of a step).
+        **training: the shared training options (below).
     """
+    training = AMORTISED_TRAINING.replace("wake-sleep", **training)
     return _fit_wake_sleep(
-        "wake-sleep",
-        model,
-        x,
-        key,
-        num_particles=1,
-        phi_update="sleep",
-        num_dreams=num_dreams,
-        num_steps=num_steps,
-        learning_rate=learning_rate,
-        optimizer=optimizer,
-        batch_size=batch_size,
-        encoder_hidden=encoder_hidden,
-        check_every=check_every,
-        patience=patience,
-        tolerance=tolerance,
-        validation=validation,
-        resume=resume,
-        progress_bar=progress_bar,
+        "wake-sleep", model, x, key, num_particles=1, phi_update="sleep", num_dreams=num_dreams, training=training
     )
 
 
@@ -222,55 +157,37 @@ def fit_wake_sleep(
     "rws",
     "reweighted wake-sleep with K particles: wake-phi and/or sleep-phi encoder updates; discrete latents too",
     requires_encodable_latents,
+    options=AmortisedOptions.names(),
 )
 def fit_rws(
-    model,
-    x,
-    key,
-    *,
-    num_particles: int = 5,
-    phi_update: str = "wake",
-    num_dreams: int | None = None,
-    num_steps: int = 10_000,
-    learning_rate: float = 1e-3,
-    optimizer: optax.GradientTransformation | None = None,
-    batch_size: int | None = None,
-    encoder_hidden: tuple[int, ...] = (64, 64),
-    check_every: int = 500,
-    patience: int = 5,
-    tolerance: float = 1e-5,
-    validation=None,
-    resume: Fit | None = None,
-    progress_bar: bool = True,
+    model, x, key, *, num_particles: int = 5, phi_update: str = "wake", num_dreams: int | None = None, **training
 ) -> Fit:
     """Fit the model and an encoder by reweighted wake-sleep with K = ``num_particles``
     importance samples per point.
 
-    ``phi_update``: ``"wake"`` (the encoder follows the importance-weighted posterior of
-    the data; the better choice in Le et al., 2019), ``"sleep"`` (dreams, as in
-    wake-sleep) or ``"both"`` (their average, as in Bornschein & Bengio, 2015).
+    Args:
+        model: a model with local latents an encoder can propose.
+        x: the observations.
+        key: a JAX PRNG key.
+        num_particles: K, an integer >= 2.
+        phi_update: ``"wake"`` (the encoder follows the importance-weighted posterior of
+            the data; the better choice in Le et al., 2019), ``"sleep"`` (dreams, as in
+            wake-sleep) or ``"both"`` (their average, as in Bornschein & Bengio, 2015).
+        num_dreams: (z, x) pairs dreamt per step for sleep-phi (default: as many as the
+            data points of a step).
+        **training: the shared training options (below).
     """
-    if not (isinstance(num_particles, (int, np.integer)) and num_particles >= 2):
-        raise ValueError(f"rws: num_particles must be an integer >= 2 (K = 1 is wake-sleep), got {num_particles!r}")
+    num_particles = check_num_particles("rws", num_particles, 2, " (K = 1 is wake-sleep)")
+    training = AMORTISED_TRAINING.replace("rws", **training)
     return _fit_wake_sleep(
         "rws",
         model,
         x,
         key,
-        num_particles=int(num_particles),
+        num_particles=num_particles,
         phi_update=phi_update,
         num_dreams=num_dreams,
-        num_steps=num_steps,
-        learning_rate=learning_rate,
-        optimizer=optimizer,
-        batch_size=batch_size,
-        encoder_hidden=encoder_hidden,
-        check_every=check_every,
-        patience=patience,
-        tolerance=tolerance,
-        validation=validation,
-        resume=resume,
-        progress_bar=progress_bar,
+        training=training,
     )
 
 

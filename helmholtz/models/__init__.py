@@ -1,7 +1,12 @@
-"""The zoo's models: every family follows the protocol of :class:`Model`."""
+"""The zoo's models: every family follows the protocol of :class:`Model`.
+
+Your own models: :class:`Program` (a NumPyro program), :class:`FunctionSimulator` (a
+simulator function), or a frozen-dataclass subclass of :class:`Model` marked
+:func:`helmholtz.serializable`; :func:`check_finite_array` for its ``validate_data``.
+"""
 
 from helmholtz.models import markov, simulators
-from helmholtz.models.base import Conditioned, Model, Sites
+from helmholtz.models.base import Conditioned, Model, SiteInfo, Sites, check_finite_array
 from helmholtz.models.hierarchical import HierarchicalNormal
 from helmholtz.models.linear import (
     BinaryFactors,
@@ -11,12 +16,18 @@ from helmholtz.models.linear import (
     ProbabilisticPCA,
     SparseCoding,
 )
-from helmholtz.models.markov import AutoRegressive, HiddenMarkovModel, LinearDynamicalSystem
+from helmholtz.models.markov import AutoRegressive, HiddenMarkovEmissions, HiddenMarkovModel, LinearDynamicalSystem
 from helmholtz.models.nonlinear import ConditionalLVM, HierarchicalLVM, NonlinearLVM
 from helmholtz.models.posteriordb import EightSchools, HMMExample, LotkaVolterra, LowDimGaussMix
-from helmholtz.models.simulators import SLCP, GaussianLinear, HodgkinHuxley, TwoMoons, WilsonCowan
+from helmholtz.models.program import Program
+from helmholtz.models.simulators import SLCP, FunctionSimulator, GaussianLinear, HodgkinHuxley, TwoMoons, WilsonCowan
 
 __all__ = [
+    "FunctionSimulator",
+    "HiddenMarkovEmissions",
+    "Program",
+    "SiteInfo",
+    "check_finite_array",
     "GaussianLinear",
     "HodgkinHuxley",
     "SLCP",

@@ -34,7 +34,16 @@ class HierarchicalNormal(Model):
     tau ~ HalfCauchy(``tau_scale``); ``centered`` picks the form (see the module).
 
     Sites: ``mu``, ``tau`` and ``theta`` always (deterministic in the non-centred form,
-    which samples ``theta_trans`` = eta); the data are the J estimates y.
+    which samples ``theta_trans`` = eta); the data are the J estimates y, shape ``(num_groups,)``.
+
+    Args:
+        sigma: the known standard error of each group's estimate, shape ``(num_groups,)``.
+        centered: True for the centred form, False for the non-centred one.
+        mu_scale: the prior scale of mu.
+        tau_scale: the HalfCauchy prior scale of tau.
+
+    Raises:
+        ValueError: a standard error is not > 0, or a scale is not a finite number > 0.
     """
 
     sigma: tuple[float, ...]

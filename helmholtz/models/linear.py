@@ -12,7 +12,7 @@ Gaussian mixture      Categorical         isotropic         summed out
 binary factors        Bernoulli           isotropic         summed out
 ====================  ==================  ================  =====================
 
-The global parameters are the loadings ``G`` (obs_dim x latent_dim), the offset ``mean``
+The global parameters are the loadings ``G``, shape ``(obs_dim, latent_dim)``, the offset ``mean``
 and the noise standard deviations ``noise``. Wherever the local latents can be removed
 exactly (Gaussian prior: x is Gaussian with covariance G S G^T + Psi; discrete prior: a
 finite sum over the prior's support), the program does so, which is what makes the
@@ -51,6 +51,13 @@ class LinearLVM(Model):
         noise_scale: scale of the HalfNormal prior on the noise standard deviations.
         collapse_local: sum or integrate z out of the likelihood where that is exact
             (Gaussian or discrete prior). Set False to keep z as sampled sites.
+
+    Data are shaped ``(num_points, obs_dim)``.
+
+    Raises:
+        TypeError: ``prior`` is not a latent prior.
+        ValueError: ``obs_dim`` is not a positive integer, ``noise`` is unknown, or a scale
+            is not a finite number > 0.
     """
 
     prior: Prior
@@ -123,7 +130,16 @@ class LinearLVM(Model):
     def identifiable_parameters(self, params):
         """With a Gaussian prior, G and G R (R orthogonal) fit equally well: only the
         loadings' covariance G S^2 G^T (its upper triangle) is identifiable, beside the
-        mean and the noise."""
+        mean and the noise.
+
+        Args:
+            params: draws of the global parameters by site name (any leading batch axes).
+
+        Returns:
+            The identifiable functions by name: ``mean``, ``noise`` and ``loadings_covariance``
+            (the upper triangle, shape ``(..., obs_dim * (obs_dim + 1) // 2)``) with a Gaussian
+            prior; else every global parameter.
+        """
         if not isinstance(self.prior, Gaussian):
             return super().identifiable_parameters(params)
         scaled = params["loadings"] * self.prior.scale
@@ -139,14 +155,30 @@ class LinearLVM(Model):
         return jnp.broadcast_to(params["noise"], params["noise"].shape[:-1] + (self.obs_dim,))
 
     def conditional_distribution(self, params, z) -> dist.Distribution:
-        """p(x_i | z_i, theta): independent Gaussians around G z_i + mean."""
+        """p(x_i | z_i, theta): independent Gaussians around G z_i + mean.
+
+        Args:
+            params: the global parameters by site name.
+            z: latent vectors, shape ``(..., latent_dim)``.
+
+        Returns:
+            A distribution with batch shape ``(...)`` and event shape ``(obs_dim,)``.
+        """
         loc = jnp.einsum("...dk,...k->...d", params["loadings"], z) + self._offset(params)
         return dist.Normal(loc, self._noise_std(params)).to_event(1)
 
     def marginal_distribution(self, params) -> dist.Distribution:
         """p(x_i | theta) with z_i integrated (Gaussian prior) or summed out (discrete).
 
-        Raises TypeError for priors where no exact marginal exists (Laplace, von Mises).
+        Args:
+            params: one value of each global parameter, by site name.
+
+        Returns:
+            A distribution with event shape ``(obs_dim,)``: a multivariate Normal (Gaussian
+            prior) or a mixture over the prior's support (discrete prior).
+
+        Raises:
+            TypeError: no exact marginal exists for the prior (Laplace, von Mises).
         """
         loadings, offset, noise_std = params["loadings"], self._offset(params), self._noise_std(params)
         if isinstance(self.prior, Gaussian):
@@ -167,28 +199,78 @@ class LinearLVM(Model):
         )
 
     def log_marginal_likelihood(self, params: dict, x) -> jnp.ndarray:
-        """Exact log p(x_i | theta) for each data point (Gaussian or discrete prior)."""
+        """Exact log p(x_i | theta) for each data point (Gaussian or discrete prior).
+
+        Args:
+            params: one value of each global parameter, by site name.
+            x: the data, shape ``(num_points, obs_dim)``.
+
+        Returns:
+            The log-likelihoods, shape ``(num_points,)``.
+
+        Raises:
+            ValueError: the data are invalid.
+            TypeError: no exact marginal exists for the prior.
+        """
         x = self.validate_data(x)
         return self.marginal_distribution({k: jnp.asarray(v) for k, v in params.items()}).log_prob(x)
 
 
 def FactorAnalysis(obs_dim: int, latent_dim: int, **options) -> LinearLVM:
-    """Factor analysis: Gaussian factors, one noise variance per observed coordinate."""
+    """Factor analysis: Gaussian factors, one noise variance per observed coordinate.
+
+    Args:
+        obs_dim: the length of each data vector.
+        latent_dim: the number of factors.
+        **options: further fields of :class:`LinearLVM` (``loadings_scale``, ``noise_scale``...).
+
+    Returns:
+        A :class:`LinearLVM`.
+    """
     return LinearLVM(Gaussian(latent_dim), obs_dim, noise="diagonal", **options)
 
 
 def ProbabilisticPCA(obs_dim: int, latent_dim: int, **options) -> LinearLVM:
-    """Probabilistic PCA (Tipping & Bishop, 1999): Gaussian factors, isotropic noise."""
+    """Probabilistic PCA (Tipping & Bishop, 1999): Gaussian factors, isotropic noise.
+
+    Args:
+        obs_dim: the length of each data vector.
+        latent_dim: the number of factors.
+        **options: further fields of :class:`LinearLVM` (``loadings_scale``, ``noise_scale``...).
+
+    Returns:
+        A :class:`LinearLVM`.
+    """
     return LinearLVM(Gaussian(latent_dim), obs_dim, noise="isotropic", **options)
 
 
 def SparseCoding(obs_dim: int, latent_dim: int, sparsity: float = 1.0, **options) -> LinearLVM:
-    """Sparse coding: Laplace coefficients with scale 1/sparsity, isotropic noise."""
+    """Sparse coding: Laplace coefficients with scale 1/sparsity, isotropic noise.
+
+    Args:
+        obs_dim: the length of each data vector.
+        latent_dim: the number of coefficients.
+        sparsity: the inverse scale of the Laplace prior.
+        **options: further fields of :class:`LinearLVM` (``loadings_scale``, ``noise_scale``...).
+
+    Returns:
+        A :class:`LinearLVM`.
+    """
     return LinearLVM(Laplace(latent_dim, scale=1.0 / sparsity), obs_dim, noise="isotropic", **options)
 
 
 def GaussianMixture(obs_dim: int, num_components: int, mean_scale: float = 10.0, **options) -> LinearLVM:
-    """A mixture of isotropic Gaussians: one-hot z picks a column of G (a component mean)."""
+    """A mixture of isotropic Gaussians: one-hot z picks a column of G (a component mean).
+
+    Args:
+        obs_dim: the length of each data vector.
+        num_components: the number of mixture components.
+        mean_scale: the prior scale of the component means (the loadings).
+        **options: further fields of :class:`LinearLVM` (``loadings_scale``, ``noise_scale``...).
+
+    Returns:
+        A :class:`LinearLVM`.
+    """
     return LinearLVM(
         Categorical(num_components),
         obs_dim,
@@ -200,5 +282,15 @@ def GaussianMixture(obs_dim: int, num_components: int, mean_scale: float = 10.0,
 
 
 def BinaryFactors(obs_dim: int, latent_dim: int, probs: float = 0.5, **options) -> LinearLVM:
-    """Binary (on/off) factors whose loadings add up: x = sum of active columns of G."""
+    """Binary (on/off) factors whose loadings add up: x = sum of active columns of G.
+
+    Args:
+        obs_dim: the length of each data vector.
+        latent_dim: the number of binary factors.
+        probs: the prior probability that a factor is on.
+        **options: further fields of :class:`LinearLVM` (``loadings_scale``, ``noise_scale``...).
+
+    Returns:
+        A :class:`LinearLVM`.
+    """
     return LinearLVM(Bernoulli(latent_dim, probs=probs), obs_dim, noise="isotropic", **options)

@@ -10,6 +10,7 @@ run's PRNG key, so that a fit's key also chooses the networks' initialisation.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 
 import equinox as eqx
@@ -62,7 +63,7 @@ class ConvDecoder(eqx.Module):
         factor = 2 ** len(channels)
         self.base_shape = (channels[0], image_shape[0] // factor, image_shape[1] // factor)
         key_linear, *keys = jax.random.split(key, len(channels) + 1)
-        self.linear = eqx.nn.Linear(input_dim, int(jnp.prod(jnp.array(self.base_shape))), key=key_linear)
+        self.linear = eqx.nn.Linear(input_dim, math.prod(self.base_shape), key=key_linear)
         widths = (*channels, 1)
         self.upsampling = tuple(
             eqx.nn.ConvTranspose2d(n_in, n_out, kernel_size=4, stride=2, padding=1, key=k)

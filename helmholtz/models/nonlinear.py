@@ -183,12 +183,27 @@ class NonlinearLVM(Model):
         return eqx.filter(network(*config, key=key), eqx.is_inexact_array)
 
     def decoder(self, weights):
-        """The decoder network with the given weights (the param ``"decoder"``)."""
+        """The decoder network with the given weights (the param ``"decoder"``).
+
+        Args:
+            weights: the decoder's array leaves, as the param ``"decoder"`` holds them.
+
+        Returns:
+            The Equinox decoder, from ``decoder_input_dim`` inputs to ``obs_dim`` outputs.
+        """
         return eqx.combine(weights, skeleton(*self._decoder_config))
 
     def conditional_distribution(self, params: dict, z) -> dist.Distribution:
         """p(x_i | z_i) at the params ``{"decoder": weights, "noise": scales}`` (for a
-        conditional model, ``z`` is the decoder's whole input: z_i and y_i joined)."""
+        conditional model, ``z`` is the decoder's whole input: z_i and y_i joined).
+
+        Args:
+            params: the fitted params by name: ``"decoder"`` and, for a Gaussian likelihood, ``"noise"``.
+            z: the decoder's inputs, shape ``(..., decoder_input_dim)``.
+
+        Returns:
+            A distribution with batch shape ``(...)`` and event shape ``(obs_dim,)``.
+        """
         output = apply_to_vectors(self.decoder(params[DECODER_PARAM]), z)
         if self.likelihood == "gaussian":
             return dist.Normal(output, params[NOISE_PARAM]).to_event(1)
@@ -275,6 +290,15 @@ class HierarchicalLVM(NonlinearLVM):
 
     ``fit.decode({"z": z, "h": h})`` is the mean of p(x | h); given z alone, h is drawn
     from p(h | z).
+
+    Args:
+        middle_dim: the length of each middle latent vector h_i.
+        top_hidden: the widths of the hidden layers of the top network.
+
+    The other arguments are those of :class:`NonlinearLVM`.
+
+    Raises:
+        ValueError: ``middle_dim`` is not a positive integer, or ``top_hidden`` holds an invalid width.
     """
 
     middle_dim: int = 8

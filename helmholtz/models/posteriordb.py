@@ -4,6 +4,8 @@ The programs are our own NumPyro translations of the Stan models, written from t
 mathematical form (arK is the zoo's :class:`~helmholtz.models.markov.AutoRegressive`);
 the reference draws (Stan NUTS, 10,000 per posterior) are read from
 ``shared/reference/posteriordb/`` and serve as ground truth for the back ends.
+:func:`read_data` and :func:`read_draws` read any posterior stored there, also those of
+models a user declares (``gallery/declaring_your_own_model``).
 """
 
 from __future__ import annotations
@@ -37,7 +39,14 @@ class EightSchools(HierarchicalNormal):
     """Eight schools, non-centred (Rubin, 1981): a :class:`HierarchicalNormal` with
     mu ~ N(0, 5), tau ~ HalfCauchy(5), theta_j = mu + tau theta_trans_j, y_j ~ N(theta_j,
     sigma_j). The known standard errors ``sigma`` belong to the design; the data are the
-    observed effects y."""
+    observed effects y.
+
+    Args:
+        sigma: the known standard error of each school's estimate, shape ``(num_groups,)``.
+        centered: True for the centred form, False (posteriordb's) for the non-centred one.
+        mu_scale: the prior scale of mu.
+        tau_scale: the HalfCauchy prior scale of tau.
+    """
 
 
 @serializable
@@ -78,6 +87,12 @@ class HMMExample(Model):
     forward algorithm. Data: one sequence shaped (num_steps, 1), the layout of
     :class:`~helmholtz.models.markov.HiddenMarkovModel`; ``num_steps`` is the length of
     simulated sequences.
+
+    Args:
+        num_steps: the length of simulated sequences.
+
+    Raises:
+        ValueError: ``num_steps`` is not a positive integer.
     """
 
     num_steps: int = 100
@@ -127,11 +142,21 @@ class LotkaVolterra(Model):
     > 0; z_init_k ~ LogNormal(log 10, 1); sigma_k ~ LogNormal(-1, 1). Measurements
     y_k(t) ~ LogNormal(log z_k(t), sigma_k) at t = 0 and at each of ``times``.
 
-    Data: shape (len(times) + 1, 2), row 0 the measurement at t = 0 (posteriordb's
+    Data: shape ``(len(times) + 1, 2)``, row 0 the measurement at t = 0 (posteriordb's
     y_init) and row n the one at ``times[n - 1]``; columns (prey, predator). The ODE is
     solved by Tsit5 with an adaptive step (relative and absolute tolerances ``rtol``,
     ``atol``); a solve that needs more than ``max_steps`` steps gives NaN populations,
     which NUTS rejects as a divergence.
+
+    Args:
+        times: the measurement times after t = 0, finite, > 0 and strictly increasing.
+        rtol: the solver's relative tolerance.
+        atol: the solver's absolute tolerance.
+        max_steps: the most steps the solver may take.
+
+    Raises:
+        ValueError: ``times`` are not finite, > 0 and strictly increasing, a tolerance is not in
+            (0, 1), or ``max_steps`` is not a positive integer.
     """
 
     times: tuple[float, ...]
@@ -179,7 +204,15 @@ class LotkaVolterra(Model):
         return jnp.stack([(alpha - beta * predator) * prey, (-gamma + delta * prey) * predator])
 
     def trajectory(self, theta, z_init) -> jnp.ndarray:
-        """The populations z(t), shaped (len(times) + 1, 2), at t = 0 and at ``times``."""
+        """The populations z(t) at t = 0 and at ``times``.
+
+        Args:
+            theta: (alpha, beta, gamma, delta), shape ``(4,)``.
+            z_init: the populations (prey, predator) at t = 0, shape ``(2,)``.
+
+        Returns:
+            The populations, shape ``(len(times) + 1, 2)``; NaN where the solve failed.
+        """
         save_times = jnp.asarray((0.0,) + self.times)
         solution = diffrax.diffeqsolve(
             diffrax.ODETerm(self._vector_field),
@@ -273,22 +306,21 @@ def _posterior(name: str) -> Posterior:
     return POSTERIORS[name]
 
 
-def load_posterior(name: str) -> tuple[Model, jnp.ndarray]:
-    """The model and the observed data of a posteriordb posterior, in the model's layout
-    (hmm_example's series as (N, 1); lotka_volterra's y_init stacked over y, (21, 2))."""
-    posterior = _posterior(name)
-    return posterior.build(_read_zipped_json(_reference_file(f"{posterior.data_set}.data.json.zip")))
+def read_data(data_set: str) -> dict:
+    """The data of any posteriordb data set in ``shared/reference/posteriordb`` (zoo model
+    or not), by its name (``"kidiq"``): each entry as posteriordb stores it, lists as
+    NumPy arrays."""
+    content = _read_zipped_json(_reference_file(f"{data_set}.data.json.zip"))
+    return {key: np.asarray(value) if isinstance(value, list) else value for key, value in content.items()}
 
 
-def reference_draws(name: str) -> dict[str, np.ndarray]:
-    """The 10,000 Stan reference draws, as our site name -> array (draws, *site shape).
-
-    Stan's 1-based names (``theta[1]`` ... ``theta[8]``) are stacked into one array per
-    site, named as the site of our model (``POSTERIORS[name].site_names``: arK's alpha and
-    beta are our AutoRegressive's intercept and coefficients).
-    """
-    posterior = _posterior(name)
-    chains = _read_zipped_json(_reference_file(f"{posterior.draws}.draws.json.zip"))
+def read_draws(posterior: str, site_names: dict[str, str] | None = None) -> dict[str, np.ndarray]:
+    """The 10,000 Stan reference draws of any posteriordb posterior in
+    ``shared/reference/posteriordb``, by its name (``"kidiq-kidscore_momiq"``), as site
+    name -> array (draws, *site shape): Stan's 1-based ``beta[1]``, ``beta[2]`` are stacked
+    into one array ``beta`` of shape (10,000, 2). ``site_names`` renames Stan's sites."""
+    chains = _read_zipped_json(_reference_file(f"{posterior}.draws.json.zip"))
+    site_names = site_names or {}
     columns: dict[str, dict[int, list]] = {}
     for stan_name in chains[0]:
         site, _, index = stan_name.partition("[")
@@ -298,5 +330,21 @@ def reference_draws(name: str) -> dict[str, np.ndarray]:
     draws = {}
     for site, by_index in columns.items():
         stacked = np.asarray([by_index[i] for i in sorted(by_index)], dtype=float).T
-        draws[posterior.site_names.get(site, site)] = stacked[:, 0] if list(by_index) == [0] else stacked
+        draws[site_names.get(site, site)] = stacked[:, 0] if list(by_index) == [0] else stacked
     return draws
+
+
+def load_posterior(name: str) -> tuple[Model, jnp.ndarray]:
+    """The model and the observed data of a posteriordb posterior, in the model's layout
+    (hmm_example's series as (N, 1); lotka_volterra's y_init stacked over y, (21, 2))."""
+    posterior = _posterior(name)
+    return posterior.build(_read_zipped_json(_reference_file(f"{posterior.data_set}.data.json.zip")))
+
+
+def reference_draws(name: str) -> dict[str, np.ndarray]:
+    """The 10,000 Stan reference draws of a zoo posterior, as our site name -> array
+    (draws, *site shape) (:func:`read_draws`, with the sites named as our model's:
+    ``POSTERIORS[name].site_names``, e.g. arK's alpha and beta are our AutoRegressive's
+    intercept and coefficients)."""
+    posterior = _posterior(name)
+    return read_draws(posterior.draws, posterior.site_names)

@@ -39,8 +39,16 @@ CONFLICTS_MM = (-6.0, -3.0, 0.0, 3.0, 6.0)  # the paper's visual-haptic conflict
 def combine_cues(estimates, sigmas):
     """Maximum-likelihood combination of independent Gaussian cues (the last axis).
 
-    Returns ``(estimate, sigma, weights)``: weights w_i = (1/sigma_i^2) / sum_j 1/sigma_j^2,
-    estimate sum_i w_i x_i, and sigma^2 = 1 / sum_i 1/sigma_i^2."""
+    Weights w_i = (1/sigma_i^2) / sum_j 1/sigma_j^2, estimate sum_i w_i x_i, and
+    sigma^2 = 1 / sum_i 1/sigma_i^2.
+
+    Args:
+        estimates: each cue's estimate, shape ``(..., num_cues)``.
+        sigmas: each cue's noise sd, shape ``(..., num_cues)``.
+
+    Returns:
+        ``(estimate, sigma, weights)``, shapes ``(...)``, ``(...)`` and ``(..., num_cues)``.
+    """
     estimates, sigmas = jnp.asarray(estimates), jnp.asarray(sigmas)
     precision = 1.0 / sigmas**2
     total = precision.sum(axis=-1, keepdims=True)
@@ -50,7 +58,17 @@ def combine_cues(estimates, sigmas):
 
 def combine_cues_with_prior(estimates, sigmas, prior_mean, prior_sigma):
     """The posterior mean and sd of the stimulus given Gaussian cues (the last axis) and a
-    Gaussian prior N(prior_mean, prior_sigma^2), which combines as one more cue."""
+    Gaussian prior N(prior_mean, prior_sigma^2), which combines as one more cue.
+
+    Args:
+        estimates: each cue's estimate, shape ``(..., num_cues)``.
+        sigmas: each cue's noise sd, shape ``(..., num_cues)``.
+        prior_mean: the prior mean, broadcast to ``(...)``.
+        prior_sigma: the prior sd, broadcast to ``(...)``.
+
+    Returns:
+        ``(estimate, sigma)``, each shape ``(...)``.
+    """
     estimates, sigmas = jnp.asarray(estimates), jnp.asarray(sigmas)
     shape = estimates.shape[:-1] + (1,)
     estimate, sigma, _ = combine_cues(
@@ -68,7 +86,24 @@ def causal_inference(x_1, x_2, sigma_1, sigma_2, prior_sigma, p_common, prior_me
     Returns a dict: ``p_common`` (the posterior P(C = 1 | x_1, x_2)), ``estimate_1`` and
     ``estimate_2`` (the estimates of each source: posterior-weighted averages of the
     estimates under both structures for ``decision="averaging"``, the more probable
-    structure's for ``"selection"``)."""
+    structure's for ``"selection"``).
+
+    Args:
+        x_1: the first cue's measurements, any shape (the arguments broadcast together).
+        x_2: the second cue's measurements.
+        sigma_1: the first cue's noise sd.
+        sigma_2: the second cue's noise sd.
+        prior_sigma: the sd of the prior over each source.
+        p_common: the prior probability of a common cause.
+        prior_mean: the mean of the prior over each source.
+        decision: ``"averaging"`` or ``"selection"``.
+
+    Returns:
+        Arrays of the broadcast shape by name: ``p_common``, ``estimate_1``, ``estimate_2``.
+
+    Raises:
+        ValueError: an unknown ``decision``.
+    """
     if decision not in ("averaging", "selection"):
         raise ValueError(f"causal_inference: decision must be 'averaging' or 'selection', got {decision!r}")
     v1, v2, vp = sigma_1**2, sigma_2**2, prior_sigma**2
@@ -94,15 +129,29 @@ def causal_inference(x_1, x_2, sigma_1, sigma_2, prior_sigma, p_common, prior_me
     }
 
 
+COMPARISONS_MM = tuple(np.arange(45.0, 65.1, 2.0))
+
+
 def ernst_banks_design(
     noise_levels: int = 4,
     conflicts=CONFLICTS_MM,
-    comparisons=tuple(np.arange(45.0, 65.1, 2.0)),
+    comparisons=COMPARISONS_MM,
     repeats: int = 10,
 ):
     """The trials of the experiment: every (visual noise level, conflict, comparison size),
     ``repeats`` times. The paper's noise levels were 0, 67, 133 and 200% visual noise, its
-    conflicts -6 to +6 mm about a 55 mm standard. Returns a dict of arrays."""
+    conflicts -6 to +6 mm about a 55 mm standard.
+
+    Args:
+        noise_levels: the number of visual noise levels.
+        conflicts: the visual-haptic conflicts (mm).
+        comparisons: the comparison sizes (mm).
+        repeats: the number of trials of each combination.
+
+    Returns:
+        ``noise_level`` (integers), ``conflict`` and ``comparison`` (mm) by name, each shape
+        ``(num_trials,)`` with ``num_trials = noise_levels * len(conflicts) * len(comparisons) * repeats``.
+    """
     level, conflict, comparison = np.meshgrid(
         np.arange(noise_levels), np.asarray(conflicts, float), np.asarray(comparisons, float), indexing="ij"
     )
@@ -125,6 +174,15 @@ class ErnstBanksExperiment(TrialResponses):
     (LogNormal(log 5, 1) mm), ``sigma_visual`` (one per noise level, LogNormal(log 5, 1.5)),
     ``lapse`` (:func:`~helmholtz.perception.observer.lapse_prior`). Design arrays as
     :func:`ernst_banks_design` makes them.
+
+    Args:
+        noise_level: each trial's visual noise level (a non-negative integer index), shape ``(num_trials,)``.
+        conflict: each trial's visual-haptic conflict (mm), shape ``(num_trials,)``.
+        comparison: each trial's comparison size (mm), shape ``(num_trials,)``.
+
+    Raises:
+        ValueError: the design arrays are not 1-D of one length, or ``noise_level`` does not
+            hold non-negative integers.
     """
 
     noise_level: np.ndarray
@@ -151,7 +209,14 @@ class ErnstBanksExperiment(TrialResponses):
         return int(self.noise_level.max()) + 1
 
     def standard_estimate(self, params):
-        """The mean and sd of the observer's estimate of the standard, per trial."""
+        """The mean and sd of the observer's estimate of the standard, per trial.
+
+        Args:
+            params: ``sigma_haptic``, ``sigma_visual`` (shape ``(num_noise_levels,)``) and ``lapse``, by name.
+
+        Returns:
+            ``(mean, sd)``, each shape ``(num_trials,)`` (mm).
+        """
         sigma_v = params["sigma_visual"][self.noise_level]
         sigma_h = jnp.broadcast_to(params["sigma_haptic"], sigma_v.shape)
         cues = jnp.stack([STANDARD_SIZE_MM + self.conflict / 2, STANDARD_SIZE_MM - self.conflict / 2], -1)
@@ -161,7 +226,16 @@ class ErnstBanksExperiment(TrialResponses):
     def psychometrics(self, params, conflicts=CONFLICTS_MM) -> dict:
         """What the paper plots, per (noise level, conflict): ``visual_weight``; ``pse``, the
         comparison size seen as tall as the standard, 55 + (2 w_v - 1) conflict / 2 (mm);
-        ``threshold``, the 84%-point minus the PSE without lapses, sqrt(2) sigma (mm)."""
+        ``threshold``, the 84%-point minus the PSE without lapses, sqrt(2) sigma (mm).
+
+        Args:
+            params: ``sigma_haptic``, ``sigma_visual`` (shape ``(num_noise_levels,)``) and ``lapse``, by name.
+            conflicts: the conflicts (mm) to evaluate at.
+
+        Returns:
+            ``visual_weight``, ``pse`` and ``threshold`` by name, each shape
+            ``(num_noise_levels, num_conflicts)``.
+        """
         conflicts = jnp.asarray(conflicts, dtype=float)
         sigma_v = jnp.asarray(params["sigma_visual"])
         cues = jnp.stack([STANDARD_SIZE_MM + conflicts / 2, STANDARD_SIZE_MM - conflicts / 2], -1)  # (conflict, cue)
@@ -172,7 +246,14 @@ class ErnstBanksExperiment(TrialResponses):
 
     def response_probability(self, params):
         """P("comparison taller") per trial: the comparison's and the standard's estimates
-        have the same sd (same cues, same noise), so the difference has sd sqrt(2) sigma."""
+        have the same sd (same cues, same noise), so the difference has sd sqrt(2) sigma.
+
+        Args:
+            params: ``sigma_haptic``, ``sigma_visual`` (shape ``(num_noise_levels,)``) and ``lapse``, by name.
+
+        Returns:
+            The probabilities, lapses included, shape ``(num_trials,)``.
+        """
         mean, sigma = self.standard_estimate(params)
         return with_lapse(norm.cdf((self.comparison - mean) / (jnp.sqrt(2.0) * sigma)), params["lapse"])
 

@@ -24,7 +24,19 @@ from helmholtz.perception.observer import Observer, lapse_prior, with_lapse
 
 
 def check_responses(x, num_trials: int, owner: str) -> jnp.ndarray:
-    """Responses must be one 0 or 1 per trial."""
+    """Responses must be one 0 or 1 per trial.
+
+    Args:
+        x: the responses, shape ``(num_trials,)``.
+        num_trials: the number of trials of the design.
+        owner: the name the error messages start with.
+
+    Returns:
+        The responses as a float array, shape ``(num_trials,)``.
+
+    Raises:
+        ValueError: the shape is wrong, or a response is not 0 or 1.
+    """
     array = np.asarray(x, dtype=float)
     if array.shape != (num_trials,):
         raise ValueError(
@@ -50,7 +62,12 @@ class TrialResponses(Model):
         return None
 
     def observe(self, p, x):
-        """The responses, Bernoulli with probabilities ``p``, one per trial."""
+        """The responses, Bernoulli with probabilities ``p``, one per trial.
+
+        Args:
+            p: the probability of a response 1 on each trial, shape ``(num_trials,)``.
+            x: the observed responses, shape ``(num_trials,)``, or None to sample them.
+        """
         with numpyro.plate(DATA_PLATE, self.num_trials):
             numpyro.sample(OBSERVED_SITE, dist.Bernoulli(probs=p), obs=x)
 
@@ -62,11 +79,18 @@ class TwoAFCExperiment(TrialResponses):
 
     Args:
         observer: the :class:`Observer` being fit.
-        reference, test: the stimulus values per trial (stimulus units, e.g. deg/s).
-        reference_level, test_level: each stimulus's noise level (an index into the
-            observer's ``noise``, e.g. which contrast it had).
+        reference: the reference stimulus per trial (stimulus units, e.g. deg/s), shape ``(num_trials,)``.
+        reference_level: the reference's noise level per trial (an integer index into the
+            observer's ``noise``, e.g. which contrast it had), shape ``(num_trials,)``.
+        test: the test stimulus per trial, shape ``(num_trials,)``.
+        test_level: the test's noise level per trial, shape ``(num_trials,)``.
 
-    The data are the responses: 1 when the test was judged greater.
+    The data are the responses, shape ``(num_trials,)``: 1 when the test was judged greater.
+
+    Raises:
+        ValueError: the observer's percept is the mode, the arrays are not 1-D of one length,
+            a level is not an integer below the observer's ``num_noise_levels``, or a
+            stimulus is not finite or falls outside the observer's grid.
     """
 
     observer: Observer
@@ -136,7 +160,14 @@ class TwoAFCExperiment(TrialResponses):
         return len(self.reference)
 
     def subset(self, trials) -> TwoAFCExperiment:
-        """The same observer on a subset of the trials (an index or boolean mask)."""
+        """The same observer on a subset of the trials.
+
+        Args:
+            trials: the trials to keep, an index array or a boolean mask of shape ``(num_trials,)``.
+
+        Returns:
+            A :class:`TwoAFCExperiment` of those trials.
+        """
         return TwoAFCExperiment(
             self.observer,
             self.reference[trials],
@@ -146,7 +177,14 @@ class TwoAFCExperiment(TrialResponses):
         )
 
     def response_probability(self, params):
-        """P(test judged greater) for every trial under parameters ``params``."""
+        """P(test judged greater) for every trial under parameters ``params``.
+
+        Args:
+            params: the observer's parameters by name.
+
+        Returns:
+            The probabilities, shape ``(num_trials,)``.
+        """
         d = self._distinct
         p = self.observer.prob_test_greater(
             params, d[:, 0], d[:, 1].astype(np.int32), d[:, 2], d[:, 3].astype(np.int32)
@@ -165,7 +203,17 @@ class PsychometricPerCondition(TrialResponses):
     ``num_conditions``) its own cumulative Gaussian of the log ratio test / reference, with
     a point of subjective equality ``pse`` (Normal(0, 1)) and a width ``width``
     (LogNormal(log 0.3, 1)), and one shared lapse rate (:func:`lapse_prior`). Two
-    parameters per condition, no observer theory."""
+    parameters per condition, no observer theory.
+
+    Args:
+        condition: each trial's condition, integers in [0, ``num_conditions``), shape ``(num_trials,)``.
+        reference: the reference stimulus per trial (> 0), shape ``(num_trials,)``.
+        test: the test stimulus per trial (> 0), shape ``(num_trials,)``.
+        num_conditions: the number of conditions.
+
+    Raises:
+        ValueError: ``condition`` does not hold integer labels below ``num_conditions``.
+    """
 
     condition: np.ndarray
     reference: np.ndarray
@@ -191,11 +239,27 @@ class PsychometricPerCondition(TrialResponses):
         return len(self.condition)
 
     def subset(self, trials) -> PsychometricPerCondition:
+        """The same model on a subset of the trials.
+
+        Args:
+            trials: the trials to keep, an index array or a boolean mask of shape ``(num_trials,)``.
+
+        Returns:
+            A :class:`PsychometricPerCondition` of those trials.
+        """
         return PsychometricPerCondition(
             self.condition[trials], self.reference[trials], self.test[trials], self.num_conditions
         )
 
     def response_probability(self, params):
+        """P(test judged greater) for every trial, lapses included.
+
+        Args:
+            params: ``pse`` and ``width`` (each shape ``(num_conditions,)``) and ``lapse``, by name.
+
+        Returns:
+            The probabilities, shape ``(num_trials,)``.
+        """
         log_ratio = jnp.log(self.test / self.reference)
         k = self.condition
         return with_lapse(norm.cdf((log_ratio - params["pse"][k]) / params["width"][k]), params["lapse"])

@@ -14,7 +14,7 @@ the prior pulls the percept toward slow speeds. That one fact explains why low-c
 gratings look slower (Thompson, 1982) and why a thin rhombus moving horizontally looks, at
 low contrast, as if it moved diagonally, along its edge normals (Weiss & Adelson).
 
-Stimuli are movies shaped (frames, height, width), luminance in [0, 1] on a mid-grey 0.5
+Stimuli are movies shaped ``(frames, height, width)``, luminance in [0, 1] on a mid-grey 0.5
 background. Coordinates: x to the right, y upward (row 0 is the top of the image),
 velocities in pixels per frame, angles in degrees counter-clockwise from the x axis. The
 movie is centred on its middle frame.
@@ -70,6 +70,20 @@ def drifting_grating(size=64, frames=8, velocity=(1.0, 0.0), wavelength=16.0, or
 
     ``orientation`` is the direction of the grating's normal: 0 gives vertical bars. Only
     the velocity's component along the normal changes the movie (the aperture problem).
+
+    Args:
+        size: the movie's height and width (pixels, >= 3).
+        frames: the number of frames (>= 3).
+        velocity: (vx, vy), pixels per frame.
+        wavelength: the grating's period (pixels).
+        orientation: the direction of the grating's normal (degrees).
+        contrast: the Michelson contrast, in [0, 1].
+
+    Returns:
+        The movie, luminance in [0, 1], shape ``(frames, size, size)``.
+
+    Raises:
+        ValueError: the contrast is out of [0, 1], or the movie is too small.
     """
     _check_contrast(contrast)
     return 0.5 + 0.5 * contrast * _sinusoid(size, frames, velocity, wavelength, orientation)
@@ -79,6 +93,20 @@ def plaid(size=64, frames=8, velocity=(1.0, 0.0), wavelength=16.0, orientations=
     """Two gratings added, moving together with ``velocity`` (a coherent plaid).
 
     The contrasts add, so their sum must not exceed 1.
+
+    Args:
+        size: the movie's height and width (pixels, >= 3).
+        frames: the number of frames (>= 3).
+        velocity: (vx, vy), pixels per frame.
+        wavelength: the gratings' period (pixels).
+        orientations: the direction of each grating's normal (degrees).
+        contrasts: each grating's contrast.
+
+    Returns:
+        The movie, luminance in [0, 1], shape ``(frames, size, size)``.
+
+    Raises:
+        ValueError: the contrasts sum to more than 1 (or less than 0), or the movie is too small.
     """
     _check_contrast(sum(contrasts))
     modulation = sum(
@@ -101,6 +129,21 @@ def rhombus(size=64, frames=8, velocity=(1.0, 0.0), angle_deg=20.0, contrast=1.0
     ``blur`` the sd, in pixels, of the Gaussian blur of its edges, which keeps the
     brightness gradients smooth enough for finite differences. The luminance is
     0.5 (1 + ``contrast``) inside, 0.5 outside.
+
+    Args:
+        size: the movie's height and width (pixels, >= 3).
+        frames: the number of frames (>= 3).
+        velocity: (vx, vy), pixels per frame.
+        angle_deg: the acute angle of the rhombus (degrees, in (0, 90]).
+        contrast: the contrast, in [0, 1].
+        blur: the sd of the blur of its edges (pixels).
+        side: the side length (pixels; default 0.4 ``size``).
+
+    Returns:
+        The movie, luminance in [0, 1], shape ``(frames, size, size)``.
+
+    Raises:
+        ValueError: the contrast or the angle is out of range, or the movie is too small.
     """
     _check_contrast(contrast)
     if not 0.0 < angle_deg <= 90.0:
@@ -128,8 +171,13 @@ def _rhombus(size, frames, velocity, angle_deg, contrast, blur, side):
 
 # -- the observer ---------------------------------------------------------------------------
 class Gradients(NamedTuple):
-    """Brightness derivatives by central differences, on the movie's interior
-    (frames - 2, height - 2, width - 2): where every neighbour exists."""
+    """Brightness derivatives by central differences, on the movie's interior: where every neighbour exists.
+
+    Args:
+        x: dI/dx (x to the right), shape ``(frames - 2, height - 2, width - 2)``.
+        y: dI/dy (y upward), the same shape.
+        t: dI/dt (per frame), the same shape.
+    """
 
     x: jnp.ndarray  # dI/dx, x to the right
     y: jnp.ndarray  # dI/dy, y upward
@@ -137,10 +185,19 @@ class Gradients(NamedTuple):
 
 
 def gradients(movie) -> Gradients:
-    """Spatial and temporal brightness derivatives of ``movie`` (frames, height, width).
+    """Spatial and temporal brightness derivatives of ``movie``.
 
     Central differences in space and time share one error: for a pattern moving by
     exactly one pixel per frame along x, It = -vx Ix holds exactly.
+
+    Args:
+        movie: luminance, shape ``(frames, height, width)``, each at least 3.
+
+    Returns:
+        The :class:`Gradients`, each shape ``(frames - 2, height - 2, width - 2)``.
+
+    Raises:
+        ValueError: the movie is not 3-D with every size at least 3.
     """
     movie = _as_movie(movie)
     return Gradients(
@@ -158,7 +215,12 @@ def _as_movie(movie):
 
 
 class VelocityPosterior(NamedTuple):
-    """The Gaussian posterior p(v | movie) over the velocity v = (vx, vy)."""
+    """The Gaussian posterior p(v | movie) over the velocity v = (vx, vy).
+
+    Args:
+        mean: the percept: the posterior mean (= MAP), pixels per frame, shape ``(2,)``.
+        covariance: the posterior covariance, shape ``(2, 2)``.
+    """
 
     mean: jnp.ndarray  # (2,) the percept: posterior mean (= MAP), pixels per frame
     covariance: jnp.ndarray  # (2, 2)
@@ -173,6 +235,19 @@ def posterior_velocity(movie, *, prior_sigma=PRIOR_SIGMA, noise_sigma=NOISE_SIGM
     likelihood term, e.g. a 0/1 mask restricting the estimate to a region; its border
     pixels (and first and last frames) are dropped with the movie's.
     ``noise_sigma`` is fixed, whatever the stimulus: contrast enters through A and b only.
+
+    Args:
+        movie: luminance, shape ``(frames, height, width)``, each at least 3.
+        prior_sigma: sp, the sd of the slow-speed prior (pixels per frame).
+        noise_sigma: sigma, the sd of the brightness-constancy noise.
+        window: weights of each pixel's likelihood term, shape ``(height, width)`` or
+            ``(frames, height, width)``; None weighs every pixel 1.
+
+    Returns:
+        A :class:`VelocityPosterior`.
+
+    Raises:
+        ValueError: the movie is not 3-D with every size at least 3.
     """
     movie = _as_movie(movie)
     weight = jnp.ones(()) if window is None else jnp.asarray(window, dtype=float)
@@ -196,6 +271,14 @@ def observer_velocity_1d(velocity, likelihood_sigma, prior_sigma=PRIOR_SIGMA):
 
     The posterior mean under a N(0, sp^2) prior and a Gaussian likelihood of width
     ``likelihood_sigma`` (sc) centred on the true velocity; sc grows as contrast falls.
+
+    Args:
+        velocity: the true velocities, any shape (the arguments broadcast together).
+        likelihood_sigma: sc, the likelihood's width.
+        prior_sigma: sp, the prior's sd.
+
+    Returns:
+        The percepts, the broadcast shape.
     """
     prior_variance = jnp.square(prior_sigma)
     return velocity * prior_variance / (prior_variance + jnp.square(likelihood_sigma))

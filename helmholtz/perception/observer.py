@@ -58,7 +58,12 @@ DOMAINS = ("linear", "log")
 class GaussianPrior:
     """p(s) = N(s; mean, sd). ``mean=0.0`` (fixed) gives the slow-speed prior of Weiss et al.
     (2002); ``mean=None`` makes the mean a parameter too. The sd is always a parameter
-    ``prior_sd`` (LogNormal(log sd_scale, 1.5) a priori)."""
+    ``prior_sd`` (LogNormal(log sd_scale, 1.5) a priori).
+
+    Args:
+        mean: the prior mean (stimulus units), or None to make it a parameter ``prior_mean``.
+        sd_scale: the median of the prior over ``prior_sd``.
+    """
 
     mean: float | None = 0.0
     sd_scale: float = 5.0
@@ -70,6 +75,15 @@ class GaussianPrior:
         return params
 
     def log_density(self, s, params):
+        """log N(s; mean, prior_sd).
+
+        Args:
+            s: stimulus values (stimulus units), any shape.
+            params: the prior's parameters by name (as :meth:`sample_parameters` returns them).
+
+        Returns:
+            The log densities, the shape of ``s``.
+        """
         mean = params.get("prior_mean", self.mean)
         return norm.logpdf(s, mean, params["prior_sd"])
 
@@ -86,7 +100,11 @@ class PowerLawPrior:
     favour slow speeds over the internal variable u = log(s + o) everywhere, which needs
     exponent > 1 and scale < o x exponent: then ``prior_exponent`` = 1 + LogNormal(0, 1)
     and ``prior_scale`` = o x exponent x ``prior_scale_fraction`` (logit-normal, N(0, 1.5)).
-    Without it a prior flat in s is allowed, and over u that favours fast speeds."""
+    Without it a prior flat in s is allowed, and over u that favours fast speeds.
+
+    Args:
+        slow_offset: the observer's log-domain offset o, or None.
+    """
 
     slow_offset: float | None = None
 
@@ -109,20 +127,43 @@ class PowerLawPrior:
 
     def derived_parameters(self, params) -> dict:
         """The tail exponent and scale when they are functions of the sampled parameters
-        (``slow_offset`` set), else nothing: they were sampled themselves."""
+        (``slow_offset`` set), else nothing: they were sampled themselves.
+
+        Args:
+            params: the sampled parameters by name.
+
+        Returns:
+            ``prior_exponent`` and ``prior_scale`` by name, or an empty dict.
+        """
         if self.slow_offset is None:
             return {}
         exponent, scale = self.exponent_and_scale(params)
         return {"prior_exponent": exponent, "prior_scale": scale}
 
     def exponent_and_scale(self, params):
-        """The tail exponent and the scale (stimulus units) under either parametrisation."""
+        """The tail exponent and the scale (stimulus units) under either parametrisation.
+
+        Args:
+            params: the sampled parameters by name.
+
+        Returns:
+            ``(exponent, scale)``.
+        """
         if self.slow_offset is None:
             return params["prior_exponent"], params["prior_scale"]
         exponent = 1.0 + params["prior_exponent_excess"]
         return exponent, self.slow_offset * exponent * params["prior_scale_fraction"]
 
     def log_density(self, s, params):
+        """-exponent x log(1 + |s| / scale).
+
+        Args:
+            s: stimulus values (stimulus units), any shape.
+            params: the prior's parameters by name (as :meth:`sample_parameters` returns them).
+
+        Returns:
+            The unnormalised log densities, the shape of ``s``.
+        """
         exponent, scale = self.exponent_and_scale(params)
         return -exponent * jnp.log1p(jnp.abs(s) / scale)
 
@@ -134,7 +175,14 @@ class PiecewiseLogPrior:
     the reference speeds), with constant slope beyond the outer knots. The slopes d log p /
     d log s are the parameters ``prior_slopes`` (Normal(0, 2)): one per segment plus the two
     outer ones (a power law s^a has slope a everywhere). Stocker & Simoncelli (2006)
-    described the speed prior by these local log-log slopes."""
+    described the speed prior by these local log-log slopes.
+
+    Args:
+        knots: at least two increasing positive stimulus values.
+
+    Raises:
+        ValueError: the knots are not at least two increasing positive values.
+    """
 
     knots: tuple[float, ...]
 
@@ -149,6 +197,15 @@ class PiecewiseLogPrior:
         return {"prior_slopes": slopes}
 
     def log_density(self, s, params):
+        """The piecewise-linear log density in log |s| (|s| floored at 1e-3), 0 at the first knot.
+
+        Args:
+            s: stimulus values (stimulus units), any shape.
+            params: the prior's parameters by name (as :meth:`sample_parameters` returns them).
+
+        Returns:
+            The unnormalised log densities, the shape of ``s``.
+        """
         log_knots = jnp.log(jnp.asarray(self.knots))
         x = jnp.log(jnp.maximum(jnp.abs(s), 1e-3))  # finite at s = 0
         slopes = params["prior_slopes"]
@@ -167,12 +224,24 @@ PRIORS = (GaussianPrior, PowerLawPrior, PiecewiseLogPrior)
 # -- lapses, shared by every 2AFC model --------------------------------------------------------
 def lapse_prior() -> dist.Distribution:
     """logit(lapse) ~ N(logit 0.02, 1): median 2%, and a transformed Normal, so that the
-    simulation-based back ends can be given exactly the prior nuts and svi use."""
+    simulation-based back ends can be given exactly the prior nuts and svi use.
+
+    Returns:
+        The prior of the lapse rate, a NumPyro distribution on (0, 1).
+    """
     return dist.TransformedDistribution(dist.Normal(LAPSE_LOGIT_MEDIAN, 1.0), dist.transforms.SigmoidTransform())
 
 
 def with_lapse(p, lapse):
-    """A guess (probability 1/2) on a fraction ``lapse`` of the trials, kept off 0 and 1."""
+    """A guess (probability 1/2) on a fraction ``lapse`` of the trials, kept off 0 and 1.
+
+    Args:
+        p: the probabilities without lapses, any shape.
+        lapse: the lapse rate.
+
+    Returns:
+        ``lapse / 2 + (1 - lapse) p``, clipped to [1e-6, 1 - 1e-6].
+    """
     return jnp.clip(lapse / 2 + (1 - lapse) * p, 1e-6, 1 - 1e-6)
 
 
@@ -207,6 +276,8 @@ class Observer:
             variable (for ``"log"``, the mean of log(s + offset), not of s). The mode is a
             step function of the parameters on a grid: fine for predictions, but it gives
             gradient-based fits nothing to follow (:class:`TwoAFCExperiment` refuses it).
+        noise_scale: the median of the prior over each noise width.
+        offset: the offset of the ``"log"`` domain (stimulus units, >= 0).
         lapse: whether a lapse rate (:func:`lapse_prior`) mixes in guesses.
         bias: whether the decision has a bias ``bias`` (Normal(0, 0.5), internal units):
             "test greater" when percept(test) + bias > percept(reference).
@@ -220,6 +291,12 @@ class Observer:
             prior of any of the observer's parameters by name, e.g.
             ``(Parameter("noise", dist.HalfNormal(1.0).expand([2]).to_event(1)),)``; a
             replacement keeps the parameter's shape. :attr:`parameters` lists them all.
+
+    Raises:
+        TypeError: ``prior`` is not one of :data:`PRIORS` or None, or ``priors`` holds
+            something other than :class:`~helmholtz.priors.Parameter` declarations.
+        ValueError: a setting is out of its range, the grid starts below s = 0, or
+            ``priors`` names an unknown parameter or changes a parameter's shape.
     """
 
     prior: GaussianPrior | PowerLawPrior | PiecewiseLogPrior | None
@@ -234,6 +311,8 @@ class Observer:
     measurement_padding: float = 3.0
     quadrature_nodes: int = 24
     priors: tuple[Parameter, ...] = ()
+    # Fields added after a release, with defaults that keep what files of that release mean.
+    _added_fields = {"priors": "0.2.0"}
 
     def __post_init__(self):
         if self.prior is not None and not isinstance(self.prior, PRIORS):
@@ -305,24 +384,48 @@ class Observer:
         return params
 
     def to_internal(self, s):
+        """The internal variable of stimuli: log(s + offset) in the ``"log"`` domain, else s.
+
+        Args:
+            s: stimulus values, any shape.
+
+        Returns:
+            The internal values, the shape of ``s``.
+        """
         s = jnp.asarray(s)
         return jnp.log(s + self.offset) if self.domain == "log" else s
 
     def from_internal(self, u):
+        """The inverse of :meth:`to_internal`.
+
+        Args:
+            u: internal values, any shape.
+
+        Returns:
+            The stimulus values, the shape of ``u``.
+        """
         return jnp.exp(u) - self.offset if self.domain == "log" else u
 
     def stimulus_grid(self):
+        """The internal-domain grid the posterior is computed on, shape ``(grid_size,)``."""
         low, high, size = self.grid
         return jnp.linspace(low, high, size)
 
     def measurement_grid(self):
+        """The measurement grid: the stimulus grid padded by ``measurement_padding``, shape ``(grid_size,)``."""
         low, high, size = self.grid
         return jnp.linspace(low - self.measurement_padding, high + self.measurement_padding, size)
 
     # -- percepts ---------------------------------------------------------------------
     def percept_curves(self, params):
-        """The percept (internal domain) of each point of :meth:`measurement_grid`, per
-        noise level: ``(num_noise_levels, grid_size)``."""
+        """The percept (internal domain) of each point of :meth:`measurement_grid`, per noise level.
+
+        Args:
+            params: the observer's parameters by name.
+
+        Returns:
+            The percepts, shape ``(num_noise_levels, grid_size)``.
+        """
         return self.stimulus_grid()[0] + self._percepts_above_grid_start(params)
 
     def _percepts_above_grid_start(self, params):
@@ -350,7 +453,16 @@ class Observer:
 
     def noiseless_percept(self, params, s, level):
         """The percepts (stimulus units) of measurements equal to stimuli ``s`` at noise
-        levels ``level``: the observer's bias with its noise switched off."""
+        levels ``level``: the observer's bias with its noise switched off.
+
+        Args:
+            params: the observer's parameters by name.
+            s: stimuli (stimulus units), any shape.
+            level: noise levels (integer indices into ``noise``), the shape of ``s``.
+
+        Returns:
+            The percepts (stimulus units), the shape of ``s``.
+        """
         curves, m = self.percept_curves(params), self.measurement_grid()
         u = self.to_internal(s)
         return self.from_internal(
@@ -360,7 +472,18 @@ class Observer:
     def prob_test_greater(self, params, reference, reference_level, test, test_level):
         """P(the observer says "test greater") per trial: stimuli ``reference`` and ``test``
         (stimulus units), their noise levels (integer indices into ``noise``), lapses and
-        bias included. Vectorised over trials."""
+        bias included. Vectorised over trials.
+
+        Args:
+            params: the observer's parameters by name.
+            reference: the reference stimuli, shape ``(num_trials,)``.
+            reference_level: the reference's noise levels, integers of shape ``(num_trials,)``.
+            test: the test stimuli, shape ``(num_trials,)``.
+            test_level: the test's noise levels, integers of shape ``(num_trials,)``.
+
+        Returns:
+            The probabilities, in [1e-6, 1 - 1e-6], shape ``(num_trials,)``.
+        """
         m, curves = self.measurement_grid(), self._percepts_above_grid_start(params)
         noise = jnp.asarray(params["noise"])
         bias = params["bias"] if self.bias else 0.0

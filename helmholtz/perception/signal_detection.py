@@ -37,6 +37,16 @@ def dprime_and_criterion(hit_rate, false_alarm_rate):
     ``hit_rate`` and ``false_alarm_rate`` are floats or arrays (broadcast together), each
     strictly between 0 and 1: a rate of 0 or 1 puts z at infinity. Correct such counts
     before calling, usually with the log-linear rule (hits + 0.5) / (signal trials + 1).
+
+    Args:
+        hit_rate: H, a float or an array, in (0, 1).
+        false_alarm_rate: F, a float or an array broadcasting with ``hit_rate``, in (0, 1).
+
+    Returns:
+        ``(dprime, criterion)``, each of the broadcast shape.
+
+    Raises:
+        ValueError: a rate is not strictly between 0 and 1.
     """
     hit_rate = _check_rate(hit_rate, "hit_rate")
     false_alarm_rate = _check_rate(false_alarm_rate, "false_alarm_rate")
@@ -49,6 +59,12 @@ def proportion_correct_2afc(dprime):
 
     The observer picks the interval with the larger decision variable; the difference of
     the two has mean d' and variance 2, so P(correct) = Phi(d' / sqrt 2).
+
+    Args:
+        dprime: d', a float or an array.
+
+    Returns:
+        P(correct), the shape of ``dprime``.
     """
     return norm.cdf(jnp.asarray(dprime, dtype=float) / jnp.sqrt(2.0))
 
@@ -58,6 +74,13 @@ def roc_curve(dprime, criteria):
 
     F = Phi(-d'/2 - c), H = Phi(d'/2 - c): the inverse of :func:`dprime_and_criterion`.
     Sweep ``criteria`` from +inf to -inf to trace the whole curve from (0, 0) to (1, 1).
+
+    Args:
+        dprime: d', a float or an array broadcasting with ``criteria``.
+        criteria: the criteria c, shape ``(num_criteria,)`` (or any shape).
+
+    Returns:
+        ``(false_alarm_rates, hit_rates)``, each of the broadcast shape.
     """
     dprime = jnp.asarray(dprime, dtype=float)
     criteria = jnp.asarray(criteria, dtype=float)
@@ -66,7 +89,14 @@ def roc_curve(dprime, criteria):
 
 def area_under_roc(dprime):
     """Area under the equal-variance ROC: Phi(d' / sqrt 2), the unbiased 2AFC proportion
-    correct (Green & Swets' area theorem)."""
+    correct (Green & Swets' area theorem).
+
+    Args:
+        dprime: d', a float or an array.
+
+    Returns:
+        The area, the shape of ``dprime``.
+    """
     return proportion_correct_2afc(dprime)
 
 

@@ -62,7 +62,15 @@ def _unconstrained_sites(experiment: TwoAFCExperiment):
 @dataclass(frozen=True, eq=False)
 class SimulatedExperiment(Simulator):
     """``experiment`` as a simulator of responses; ``ratio_bins`` bins of log(test /
-    reference) per condition (equal-count bins over all trials)."""
+    reference) per condition (equal-count bins over all trials).
+
+    Its observation is the responses, shape ``(num_trials,)``; its summaries the proportion
+    of responses 1 in each group of trials (reference, levels and ratio bin).
+
+    Args:
+        experiment: the :class:`~helmholtz.perception.TwoAFCExperiment` to simulate.
+        ratio_bins: the number of bins of the stimulus ratio.
+    """
 
     experiment: TwoAFCExperiment
     ratio_bins: int = 5
@@ -107,7 +115,14 @@ class SimulatedExperiment(Simulator):
 
     def constrained(self, draws: dict) -> dict:
         """Draws on the simulator's unconstrained scales as the observer's named parameters
-        (with any deterministic functions of them that the observer's program records)."""
+        (with any deterministic functions of them that the observer's program records).
+
+        Args:
+            draws: values of the simulator's parameters by name, each with leading batch shape ``(...)``.
+
+        Returns:
+            The observer's parameters by name, each shape ``(..., *site_shape)``.
+        """
         theta = self.theta_of(draws)
         params, start = {}, 0
         for name, shape, transform, _, _ in self._sites:

@@ -3,6 +3,7 @@
 over pure inference functions; and LFADS, a sequential VAE of spiking trials."""
 
 from helmholtz.models.markov.autoregressive import AutoRegressive
+from helmholtz.models.markov.distributions import AutoRegressiveProcess, HiddenMarkovEmissions, LinearGaussianStateSpace
 from helmholtz.models.markov.hmm import HiddenMarkovModel
 from helmholtz.models.markov.hmm_inference import (
     HMMFilterResult,
@@ -27,6 +28,9 @@ from helmholtz.models.markov.lds_inference import (
 from helmholtz.models.markov.lfads import LFADS
 
 __all__ = [
+    "AutoRegressiveProcess",
+    "HiddenMarkovEmissions",
+    "LinearGaussianStateSpace",
     "AutoRegressive",
     "LFADS",
     "HMMFilterResult",

@@ -28,6 +28,19 @@ class AutoRegressive(Model):
     ``coefficient_scale``), ``sigma`` ~ HalfCauchy(``noise_scale``). The first K values of a
     sequence are conditioned on (their N(0, ``initial_scale``) term does not involve the
     parameters); simulated sequences are ``num_steps`` long.
+
+    Data are one sequence, shape ``(num_steps,)``, or a batch, shape ``(num_sequences, num_steps)``.
+
+    Args:
+        order: K, the number of lagged values each step depends on.
+        num_steps: the length of simulated sequences (must exceed ``order``).
+        coefficient_scale: the prior scale of the intercept and the coefficients.
+        noise_scale: the scale of the HalfCauchy prior of ``sigma``.
+        initial_scale: the scale of the N(0, ``initial_scale``) term of the first K values.
+
+    Raises:
+        ValueError: a count is not a positive integer, a scale is not a finite number > 0,
+            or ``num_steps`` does not exceed ``order``.
     """
 
     order: int

@@ -39,6 +39,16 @@ class HiddenMarkovEmissions(dist.Distribution):
 
     ``emission`` is a NumPyro distribution with batch shape (K,) and event shape (D,)
     (e.g. ``Normal(means, scales).to_event(1)`` with means of shape (K, D)).
+
+    Its event shape is ``(num_steps, obs_dim)``; the states are summed out by the forward algorithm.
+
+    Args:
+        initial_probs: p(z_1), shape ``(num_states,)``.
+        transition_matrix: row i is p(z_t | z_t-1 = i), shape ``(num_states, num_states)``.
+        emission: the emission distribution of every state, batch shape ``(num_states,)`` and
+            event shape ``(obs_dim,)``.
+        num_steps: the length of a sequence.
+        validate_args: NumPyro's ``validate_args``.
     """
 
     arg_constraints = {"initial_probs": constraints.simplex, "transition_matrix": constraints.simplex}
@@ -61,10 +71,26 @@ class HiddenMarkovEmissions(dist.Distribution):
         return constraints.independent(self.emission.support, 1)
 
     def emission_log_likelihoods(self, value):
-        """log p(y_t | z_t = k) as (..., T, K)."""
+        """log p(y_t | z_t = k) for every step and state.
+
+        Args:
+            value: sequences, shape ``(..., num_steps, obs_dim)``.
+
+        Returns:
+            The log-likelihoods, shape ``(..., num_steps, num_states)``.
+        """
         return self.emission.log_prob(value[..., None, :])
 
     def log_prob(self, value):
+        """log p(y_1:T), the states summed out, for every sequence in ``value``.
+
+        Args:
+            value: sequences, shape ``(..., num_steps, obs_dim)``.
+
+        Returns:
+            The log-probabilities, shape ``(...)``.
+        """
+
         def one_sequence(sequence):
             return hmm_log_likelihood(
                 self.initial_probs, self.transition_matrix, self.emission_log_likelihoods(sequence)
@@ -73,6 +99,16 @@ class HiddenMarkovEmissions(dist.Distribution):
         return _over_leading_dims(one_sequence, value, len(self.event_shape))
 
     def sample(self, key, sample_shape=()):
+        """Sequences drawn from the chain and its emissions.
+
+        Args:
+            key: a JAX PRNG key.
+            sample_shape: the leading shape of the draws.
+
+        Returns:
+            The draws, shape ``(*sample_shape, num_steps, obs_dim)``.
+        """
+
         def one_sequence(key_one):
             path_key, emission_key = jax.random.split(key_one)
             states = hmm_sample(path_key, self.initial_probs, self.transition_matrix, self.num_steps)
@@ -83,7 +119,15 @@ class HiddenMarkovEmissions(dist.Distribution):
 
 
 class LinearGaussianStateSpace(dist.Distribution):
-    """y_1:T of a linear dynamical system (:class:`LDSParams`), the states integrated out."""
+    """y_1:T of a linear dynamical system (:class:`LDSParams`), the states integrated out.
+
+    Its event shape is ``(num_steps, obs_dim)``.
+
+    Args:
+        params: the system's parameters, unbatched.
+        num_steps: the length of a sequence.
+        validate_args: NumPyro's ``validate_args``.
+    """
 
     support = constraints.real_matrix
     pytree_data_fields = ("params",)
@@ -96,9 +140,26 @@ class LinearGaussianStateSpace(dist.Distribution):
         super().__init__(batch_shape=(), event_shape=(self.num_steps, obs_dim), validate_args=validate_args)
 
     def log_prob(self, value):
+        """log p(y_1:T) by the Kalman filter, for every sequence in ``value``.
+
+        Args:
+            value: sequences, shape ``(..., num_steps, obs_dim)``.
+
+        Returns:
+            The log-probabilities, shape ``(...)``.
+        """
         return _over_leading_dims(lambda sequence: lds_log_likelihood(self.params, sequence), value, 2)
 
     def sample(self, key, sample_shape=()):
+        """Sequences drawn from the system (the states drawn and dropped).
+
+        Args:
+            key: a JAX PRNG key.
+            sample_shape: the leading shape of the draws.
+
+        Returns:
+            The draws, shape ``(*sample_shape, num_steps, obs_dim)``.
+        """
         return _sample_many(
             lambda k: lds_sample(k, self.params, self.num_steps)[1], key, sample_shape, self.batch_shape
         )
@@ -110,6 +171,20 @@ class AutoRegressiveProcess(dist.Distribution):
     The first K = len(coefficients) values are N(initial_loc, initial_scale) with fixed
     hyperparameters; that term does not involve the parameters, so a posterior over them
     equals the one conditional on the first K values (as Stan's ``arK`` writes it).
+
+    Its event shape is ``(num_steps,)``.
+
+    Args:
+        intercept: the intercept, a scalar.
+        coefficients: the coefficients of the lagged values, shape ``(order,)``.
+        noise: the standard deviation of the noise, a scalar.
+        num_steps: the length of a sequence (must exceed the order K).
+        initial_loc: the mean of the first K values.
+        initial_scale: the standard deviation of the first K values.
+        validate_args: NumPyro's ``validate_args``.
+
+    Raises:
+        ValueError: ``num_steps`` does not exceed the order.
     """
 
     support = constraints.real_vector
@@ -127,15 +202,40 @@ class AutoRegressiveProcess(dist.Distribution):
         super().__init__(batch_shape=(), event_shape=(self.num_steps,), validate_args=validate_args)
 
     def lagged_values(self, value):
-        """(T - K, K): row t holds y_t-1 ... y_t-K for each predicted y_t."""
+        """The lagged values of each predicted step: row t holds y_t-1 ... y_t-K.
+
+        Args:
+            value: sequences, shape ``(..., num_steps)``.
+
+        Returns:
+            The lagged values, shape ``(..., num_steps - order, order)``.
+        """
         return jnp.stack([value[..., self.order - 1 - k : value.shape[-1] - 1 - k] for k in range(self.order)], axis=-1)
 
     def log_prob(self, value):
+        """log p(y_1:T), the first K values' fixed term included.
+
+        Args:
+            value: sequences, shape ``(..., num_steps)``.
+
+        Returns:
+            The log-probabilities, shape ``(...)``.
+        """
         predicted = self.intercept + self.lagged_values(value) @ self.coefficients
         initial = dist.Normal(self.initial_loc, self.initial_scale).log_prob(value[..., : self.order]).sum(-1)
         return initial + dist.Normal(predicted, self.noise).log_prob(value[..., self.order :]).sum(-1)
 
     def sample(self, key, sample_shape=()):
+        """Sequences drawn from the process.
+
+        Args:
+            key: a JAX PRNG key.
+            sample_shape: the leading shape of the draws.
+
+        Returns:
+            The draws, shape ``(*sample_shape, num_steps)``.
+        """
+
         def one_sequence(key_one):
             initial_key, noise_key = jax.random.split(key_one)
             initial = self.initial_loc + self.initial_scale * jax.random.normal(initial_key, (self.order,))

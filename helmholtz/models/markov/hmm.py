@@ -45,6 +45,24 @@ class HiddenMarkovModel(Model):
     HalfNormal(``noise_scale``); Poisson ``rates`` ~ Gamma(``rate_shape``, ``rate_shape`` /
     ``rate_mean``); Bernoulli ``probs`` ~ Beta(1, 1). ``num_steps`` is the length of
     simulated sequences (data set it when fitting).
+
+    Data are one sequence, shape ``(num_steps, obs_dim)``, or a batch, shape
+    ``(num_sequences, num_steps, obs_dim)``.
+
+    Args:
+        num_states: K, the number of hidden states.
+        obs_dim: the number of observed coordinates per time step.
+        emission: ``"gaussian"``, ``"poisson"`` or ``"bernoulli"``.
+        num_steps: the length of simulated sequences.
+        transition_concentration: the Dirichlet concentration of each row of the transition matrix.
+        stickiness: added to the concentration on the diagonal (>= 0).
+        mean_scale: the prior scale of the Gaussian emission means.
+        noise_scale: the HalfNormal prior scale of the Gaussian emission scales.
+        rate_shape: the Gamma prior shape of the Poisson rates.
+        rate_mean: the Gamma prior mean of the Poisson rates.
+
+    Raises:
+        ValueError: a setting is out of its range, or ``emission`` is unknown.
     """
 
     num_states: int
@@ -105,7 +123,15 @@ class HiddenMarkovModel(Model):
         return params
 
     def emission_distribution(self, params) -> dist.Distribution:
-        """p(y_t | z_t = k) for every k: batch shape (K,), event shape (obs_dim,)."""
+        """p(y_t | z_t = k) for every state k.
+
+        Args:
+            params: the emission parameters by site name (``means`` and ``scales``, ``rates`` or
+                ``probs``), each shape ``(num_states, obs_dim)``.
+
+        Returns:
+            A distribution with batch shape ``(num_states,)`` and event shape ``(obs_dim,)``.
+        """
         if self.emission == "gaussian":
             return dist.Normal(params["means"], params["scales"]).to_event(1)
         if self.emission == "poisson":
@@ -113,6 +139,15 @@ class HiddenMarkovModel(Model):
         return dist.Bernoulli(probs=params["probs"]).to_event(1)
 
     def sequence_distribution(self, params, num_steps: int) -> HiddenMarkovEmissions:
+        """The distribution of one sequence, the states summed out.
+
+        Args:
+            params: one draw of the parameters, by site name.
+            num_steps: the length of the sequence.
+
+        Returns:
+            A :class:`HiddenMarkovEmissions` with event shape ``(num_steps, obs_dim)``.
+        """
         return HiddenMarkovEmissions(
             params["initial_probs"], params["transition_matrix"], self.emission_distribution(params), num_steps
         )
@@ -125,7 +160,14 @@ class HiddenMarkovModel(Model):
 
     def identifiable_parameters(self, params):
         """States can be relabelled freely; order them by their mean emission (the first
-        observed coordinate's mean, rate or probability) and permute every parameter."""
+        observed coordinate's mean, rate or probability) and permute every parameter.
+
+        Args:
+            params: draws of the parameters by site name (any leading batch axes).
+
+        Returns:
+            The parameters with the states relabelled in that order, by site name.
+        """
         location = {"gaussian": "means", "poisson": "rates", "bernoulli": "probs"}[self.emission]
         order = jnp.argsort(params[location][..., 0], axis=-1)
         take_rows = lambda a: jnp.take_along_axis(a, order[..., :, None], axis=-2)  # noqa: E731
@@ -155,17 +197,62 @@ class HiddenMarkovModel(Model):
         return params["initial_probs"], params["transition_matrix"], log_likelihoods
 
     def filter(self, params, x) -> hmm_inference.HMMFilterResult:
-        """p(z_t | y_1:t) and log p(y_1:T) given the parameters."""
+        """p(z_t | y_1:t) and log p(y_1:T) given the parameters.
+
+        Args:
+            params: one draw of the parameters, by site name.
+            x: one sequence, shape ``(num_steps, obs_dim)``.
+
+        Returns:
+            An :class:`HMMFilterResult`.
+
+        Raises:
+            ValueError: ``x`` is not one sequence, or the chain's probabilities are not stochastic.
+        """
         return hmm_inference.hmm_filter(*self._inputs(params, x))
 
     def smoother(self, params, x) -> hmm_inference.HMMSmootherResult:
-        """p(z_t | y_1:T) given the parameters."""
+        """p(z_t | y_1:T) given the parameters.
+
+        Args:
+            params: one draw of the parameters, by site name.
+            x: one sequence, shape ``(num_steps, obs_dim)``.
+
+        Returns:
+            An :class:`HMMSmootherResult`.
+
+        Raises:
+            ValueError: ``x`` is not one sequence, or the chain's probabilities are not stochastic.
+        """
         return hmm_inference.hmm_smoother(*self._inputs(params, x))
 
     def most_likely_states(self, params, x) -> jnp.ndarray:
-        """The Viterbi path given the parameters."""
+        """The Viterbi path given the parameters.
+
+        Args:
+            params: one draw of the parameters, by site name.
+            x: one sequence, shape ``(num_steps, obs_dim)``.
+
+        Returns:
+            The most likely states, integers of shape ``(num_steps,)``.
+
+        Raises:
+            ValueError: ``x`` is not one sequence, or the chain's probabilities are not stochastic.
+        """
         return hmm_inference.hmm_posterior_mode(*self._inputs(params, x))
 
     def sample_states(self, key, params, x) -> jnp.ndarray:
-        """One path from p(z_1:T | y_1:T) given the parameters."""
+        """One path from p(z_1:T | y_1:T) given the parameters.
+
+        Args:
+            key: a JAX PRNG key.
+            params: one draw of the parameters, by site name.
+            x: one sequence, shape ``(num_steps, obs_dim)``.
+
+        Returns:
+            The states, integers of shape ``(num_steps,)``.
+
+        Raises:
+            ValueError: ``x`` is not one sequence, or the chain's probabilities are not stochastic.
+        """
         return hmm_inference.hmm_posterior_sample(key, *self._inputs(params, x))

@@ -1,11 +1,11 @@
 """Exact inference in hidden Markov models, as pure functions of arrays.
 
-Every function takes the chain's ``initial_probs`` (K,), its ``transition_matrix`` (K, K;
-row i is p(z_t | z_{t-1} = i)) and the emission log-likelihoods ``log_likelihoods`` (T, K;
-entry t, k is log p(y_t | z_t = k)), so one set of functions serves every emission family.
-All are jitted and batch with ``jax.vmap``; time runs in a ``lax.scan``. Probabilities
-are renormalised at each step (the scaled forward algorithm), so long sequences do not
-underflow.
+Every function takes the chain's ``initial_probs`` ``(num_states,)``, its ``transition_matrix``
+``(num_states, num_states)`` (row i is p(z_t | z_{t-1} = i)) and the emission log-likelihoods
+``log_likelihoods`` ``(num_steps, num_states)`` (entry t, k is log p(y_t | z_t = k)), so one
+set of functions serves every emission family. All are jitted and batch with ``jax.vmap``;
+time runs in a ``lax.scan``. Probabilities are renormalised at each step (the scaled
+forward algorithm), so long sequences do not underflow.
 
 Written by hand rather than taken from Dynamax because Dynamax pins its own JAX range;
 the recursions are those of Rabiner (1989) and Murphy (2012, ch. 17).
@@ -22,8 +22,13 @@ from jax import lax
 
 
 class HMMFilterResult(NamedTuple):
-    """``marginal_loglik``: log p(y_1:T); ``filtered_probs`` (T, K): p(z_t | y_1:t);
-    ``predicted_probs`` (T, K): p(z_t | y_1:t-1)."""
+    """The forward algorithm's results.
+
+    Args:
+        marginal_loglik: log p(y_1:T), a scalar.
+        filtered_probs: p(z_t | y_1:t), shape ``(num_steps, num_states)``.
+        predicted_probs: p(z_t | y_1:t-1), shape ``(num_steps, num_states)``.
+    """
 
     marginal_loglik: jnp.ndarray
     filtered_probs: jnp.ndarray
@@ -31,8 +36,15 @@ class HMMFilterResult(NamedTuple):
 
 
 class HMMSmootherResult(NamedTuple):
-    """``smoothed_probs`` (T, K): p(z_t | y_1:T); ``smoothed_transitions`` (T-1, K, K):
-    p(z_t = i, z_t+1 = j | y_1:T); the rest as in :class:`HMMFilterResult`."""
+    """The forward-backward algorithm's results.
+
+    Args:
+        marginal_loglik: log p(y_1:T), a scalar.
+        filtered_probs: p(z_t | y_1:t), shape ``(num_steps, num_states)``.
+        predicted_probs: p(z_t | y_1:t-1), shape ``(num_steps, num_states)``.
+        smoothed_probs: p(z_t | y_1:T), shape ``(num_steps, num_states)``.
+        smoothed_transitions: p(z_t = i, z_t+1 = j | y_1:T), shape ``(num_steps - 1, num_states, num_states)``.
+    """
 
     marginal_loglik: jnp.ndarray
     filtered_probs: jnp.ndarray
@@ -55,7 +67,16 @@ def _condition_on(probs, log_likelihoods):
 
 @jax.jit
 def hmm_filter(initial_probs, transition_matrix, log_likelihoods) -> HMMFilterResult:
-    """The forward algorithm: log p(y_1:T) with the states summed out, and the filter."""
+    """The forward algorithm: log p(y_1:T) with the states summed out, and the filter.
+
+    Args:
+        initial_probs: p(z_1), shape ``(num_states,)``.
+        transition_matrix: row i is p(z_t | z_t-1 = i), shape ``(num_states, num_states)``.
+        log_likelihoods: log p(y_t | z_t = k), shape ``(num_steps, num_states)``.
+
+    Returns:
+        An :class:`HMMFilterResult`.
+    """
     initial_probs, transition_matrix, log_likelihoods = _as_arrays(initial_probs, transition_matrix, log_likelihoods)
 
     def step(carry, log_likelihood_t):
@@ -70,13 +91,31 @@ def hmm_filter(initial_probs, transition_matrix, log_likelihoods) -> HMMFilterRe
 
 
 def hmm_log_likelihood(initial_probs, transition_matrix, log_likelihoods) -> jnp.ndarray:
-    """log p(y_1:T), the states summed out."""
+    """log p(y_1:T), the states summed out.
+
+    Args:
+        initial_probs: p(z_1), shape ``(num_states,)``.
+        transition_matrix: row i is p(z_t | z_t-1 = i), shape ``(num_states, num_states)``.
+        log_likelihoods: log p(y_t | z_t = k), shape ``(num_steps, num_states)``.
+
+    Returns:
+        The log marginal likelihood, a scalar.
+    """
     return hmm_filter(initial_probs, transition_matrix, log_likelihoods).marginal_loglik
 
 
 @jax.jit
 def hmm_smoother(initial_probs, transition_matrix, log_likelihoods) -> HMMSmootherResult:
-    """Forward filtering, then the backward pass in its filtered form (Murphy, 2012, 17.4.3)."""
+    """Forward filtering, then the backward pass in its filtered form (Murphy, 2012, 17.4.3).
+
+    Args:
+        initial_probs: p(z_1), shape ``(num_states,)``.
+        transition_matrix: row i is p(z_t | z_t-1 = i), shape ``(num_states, num_states)``.
+        log_likelihoods: log p(y_t | z_t = k), shape ``(num_steps, num_states)``.
+
+    Returns:
+        An :class:`HMMSmootherResult`.
+    """
     initial_probs, transition_matrix, log_likelihoods = _as_arrays(initial_probs, transition_matrix, log_likelihoods)
     filtered = hmm_filter(initial_probs, transition_matrix, log_likelihoods)
 
@@ -97,7 +136,16 @@ def hmm_smoother(initial_probs, transition_matrix, log_likelihoods) -> HMMSmooth
 
 @jax.jit
 def hmm_posterior_mode(initial_probs, transition_matrix, log_likelihoods) -> jnp.ndarray:
-    """The Viterbi path: argmax over z_1:T of p(z_1:T | y_1:T), as (T,) integers."""
+    """The Viterbi path: argmax over z_1:T of p(z_1:T | y_1:T).
+
+    Args:
+        initial_probs: p(z_1), shape ``(num_states,)``.
+        transition_matrix: row i is p(z_t | z_t-1 = i), shape ``(num_states, num_states)``.
+        log_likelihoods: log p(y_t | z_t = k), shape ``(num_steps, num_states)``.
+
+    Returns:
+        The states, integers of shape ``(num_steps,)``.
+    """
     initial_probs, transition_matrix, log_likelihoods = _as_arrays(initial_probs, transition_matrix, log_likelihoods)
     log_transition = jnp.log(transition_matrix)
 
@@ -119,7 +167,17 @@ def hmm_posterior_mode(initial_probs, transition_matrix, log_likelihoods) -> jnp
 
 @jax.jit
 def hmm_posterior_sample(key, initial_probs, transition_matrix, log_likelihoods) -> jnp.ndarray:
-    """One draw of z_1:T from p(z_1:T | y_1:T): forward filtering, backward sampling."""
+    """One draw of z_1:T from p(z_1:T | y_1:T): forward filtering, backward sampling.
+
+    Args:
+        key: a JAX PRNG key.
+        initial_probs: p(z_1), shape ``(num_states,)``.
+        transition_matrix: row i is p(z_t | z_t-1 = i), shape ``(num_states, num_states)``.
+        log_likelihoods: log p(y_t | z_t = k), shape ``(num_steps, num_states)``.
+
+    Returns:
+        The states, integers of shape ``(num_steps,)``.
+    """
     initial_probs, transition_matrix, log_likelihoods = _as_arrays(initial_probs, transition_matrix, log_likelihoods)
     filtered = hmm_filter(initial_probs, transition_matrix, log_likelihoods).filtered_probs
     num_steps = log_likelihoods.shape[0]
@@ -137,7 +195,17 @@ def hmm_posterior_sample(key, initial_probs, transition_matrix, log_likelihoods)
 
 @partial(jax.jit, static_argnames="num_steps")
 def hmm_sample(key, initial_probs, transition_matrix, num_steps: int) -> jnp.ndarray:
-    """A state path z_1:T drawn from the Markov chain prior, as (T,) integers."""
+    """A state path z_1:T drawn from the Markov chain prior.
+
+    Args:
+        key: a JAX PRNG key.
+        initial_probs: p(z_1), shape ``(num_states,)``.
+        transition_matrix: row i is p(z_t | z_t-1 = i), shape ``(num_states, num_states)``.
+        num_steps: the length of the path.
+
+    Returns:
+        The states, integers of shape ``(num_steps,)``.
+    """
     initial_probs, transition_matrix = _as_arrays(initial_probs, transition_matrix)
     first_key, rest_key = jax.random.split(key)
     first = jax.random.categorical(first_key, jnp.log(initial_probs))

@@ -45,7 +45,21 @@ from helmholtz.models.markov.distributions import LinearGaussianStateSpace
 
 @dataclass(frozen=True)
 class _LinearDynamics(Model):
-    """The latent dynamics and read-out that both observation models share."""
+    """The latent dynamics and read-out that both observation models share.
+
+    Args:
+        state_dim: the size of the latent state.
+        obs_dim: the number of observed channels (at least ``state_dim``).
+        num_steps: the length of simulated sequences.
+        decay: the prior mean of the dynamics matrix is ``decay`` times the identity.
+        dynamics_scale: the prior scale of the dynamics matrix about that mean.
+        state_noise: the standard deviation of the state noise.
+        bias_scale: the prior scale of the read-out bias d.
+
+    Raises:
+        ValueError: a count is not a positive integer, ``obs_dim`` is below ``state_dim``, a scale is
+            not a finite number > 0, or ``decay`` is not finite.
+    """
 
     state_dim: int
     obs_dim: int
@@ -93,7 +107,14 @@ class _LinearDynamics(Model):
         return params
 
     def emission_matrix(self, params) -> jnp.ndarray:
-        """C (obs_dim, state_dim): given, or assembled from its triangular block and the rest."""
+        """C: given, or assembled from its triangular block and the rest.
+
+        Args:
+            params: one draw of the parameters, by site name.
+
+        Returns:
+            The emission matrix, shape ``(obs_dim, state_dim)``.
+        """
         if "emission_matrix" in params:
             return jnp.asarray(params["emission_matrix"])
         s = self.state_dim
@@ -104,7 +125,14 @@ class _LinearDynamics(Model):
         return jnp.concatenate([top, params["emission_rest"]], axis=0)
 
     def identifiable_parameters(self, params):
-        """With C's top block triangular, A, C and d are identified (and the noise, if any)."""
+        """With C's top block triangular, A, C and d are identified (and the noise, if any).
+
+        Args:
+            params: one draw of the parameters, by site name.
+
+        Returns:
+            ``emission_matrix``, ``dynamics_matrix``, ``emission_bias`` and ``noise`` (if any), by name.
+        """
         names = [name for name in ("dynamics_matrix", "emission_bias", "noise") if name in params]
         return {"emission_matrix": self.emission_matrix(params), **{name: params[name] for name in names}}
 
@@ -114,7 +142,25 @@ class _LinearDynamics(Model):
 class LinearDynamicalSystem(_LinearDynamics):
     """A linear-Gaussian state-space model, fit with the states integrated out (Kalman):
     y_t = C z_t + d + v_t, v_t ~ N(0, diag(``noise``^2)), ``noise`` ~
-    HalfNormal(``noise_scale``); the dynamics and read-out as in the module docstring."""
+    HalfNormal(``noise_scale``); the dynamics and read-out as in the module docstring.
+
+    Data are one sequence, shape ``(num_steps, obs_dim)``, or a batch, shape
+    ``(num_sequences, num_steps, obs_dim)``.
+
+    Args:
+        state_dim: the size of the latent state.
+        obs_dim: the number of observed channels (at least ``state_dim``).
+        num_steps: the length of simulated sequences.
+        decay: the prior mean of the dynamics matrix is ``decay`` times the identity.
+        dynamics_scale: the prior scale of the dynamics matrix about that mean.
+        state_noise: the standard deviation of the state noise.
+        bias_scale: the prior scale of the read-out bias d.
+        noise_scale: the HalfNormal prior scale of the observation noise.
+
+    Raises:
+        ValueError: a count is not a positive integer, ``obs_dim`` is below ``state_dim``, a scale is
+            not a finite number > 0, or ``decay`` is not finite.
+    """
 
     noise_scale: float = 1.0
 
@@ -132,7 +178,14 @@ class LinearDynamicalSystem(_LinearDynamics):
 
     def lds_params(self, params) -> lds_inference.LDSParams:
         """The full parameter tuple of the filters, from the model's parameters (C given
-        as ``emission_matrix`` or by its parts)."""
+        as ``emission_matrix`` or by its parts).
+
+        Args:
+            params: one draw of the parameters, by site name.
+
+        Returns:
+            The :class:`~helmholtz.models.markov.lds_inference.LDSParams` of the system.
+        """
         params = {name: jnp.asarray(value) for name, value in params.items()}
         s = self.state_dim
         return lds_inference.LDSParams(
@@ -153,11 +206,27 @@ class LinearDynamicalSystem(_LinearDynamics):
             numpyro.sample(OBSERVED_SITE, LinearGaussianStateSpace(self.lds_params(params), num_steps), obs=x)
 
     def filter(self, params, x) -> lds_inference.LDSFilterResult:
-        """p(z_t | y_1:t) and log p(y_1:T) given the parameters, for one sequence."""
+        """p(z_t | y_1:t) and log p(y_1:T) given the parameters, for one sequence.
+
+        Args:
+            params: one draw of the parameters, by site name.
+            x: one sequence, shape ``(num_steps, obs_dim)``.
+
+        Returns:
+            An :class:`~helmholtz.models.markov.lds_inference.LDSFilterResult`.
+        """
         return lds_inference.kalman_filter(self.lds_params(params), jnp.asarray(x))
 
     def smoother(self, params, x) -> lds_inference.LDSSmootherResult:
-        """p(z_t | y_1:T) given the parameters, for one sequence."""
+        """p(z_t | y_1:T) given the parameters, for one sequence.
+
+        Args:
+            params: one draw of the parameters, by site name.
+            x: one sequence, shape ``(num_steps, obs_dim)``.
+
+        Returns:
+            An :class:`~helmholtz.models.markov.lds_inference.LDSSmootherResult`.
+        """
         return lds_inference.kalman_smoother(self.lds_params(params), jnp.asarray(x))
 
 
@@ -172,6 +241,22 @@ class PoissonLinearDynamicalSystem(_LinearDynamics):
     (per sequence, in the ``data`` plate when data are batched). The non-centred form keeps
     the posterior of A and the states from forming a funnel. Defaults suit counts per bin:
     d ~ N(0, 2), i.e. baseline rates between e^-4 and e^4 per bin.
+
+    Data are counts: one sequence, shape ``(num_steps, obs_dim)``, or a batch, shape
+    ``(num_sequences, num_steps, obs_dim)``.
+
+    Args:
+        state_dim: the size of the latent state.
+        obs_dim: the number of observed channels (at least ``state_dim``).
+        num_steps: the length of simulated sequences.
+        decay: the prior mean of the dynamics matrix is ``decay`` times the identity.
+        dynamics_scale: the prior scale of the dynamics matrix about that mean.
+        state_noise: the standard deviation of the state noise.
+        bias_scale: the prior scale of the log-rate bias d.
+
+    Raises:
+        ValueError: a count is not a positive integer, ``obs_dim`` is below ``state_dim``, a scale is
+            not a finite number > 0, or ``decay`` is not finite.
     """
 
     bias_scale: float = 2.0
@@ -182,6 +267,16 @@ class PoissonLinearDynamicalSystem(_LinearDynamics):
         return x
 
     def states_from_innovations(self, dynamics_matrix, innovations) -> jnp.ndarray:
+        """The states driven by the innovations: z_1 = e_1, z_t = A z_t-1 + ``state_noise`` e_t.
+
+        Args:
+            dynamics_matrix: A, shape ``(state_dim, state_dim)``.
+            innovations: e, shape ``(num_steps, state_dim)``.
+
+        Returns:
+            The states, shape ``(num_steps, state_dim)``.
+        """
+
         def step(state, innovation):
             following = dynamics_matrix @ state + self.state_noise * innovation
             return following, following
@@ -190,7 +285,15 @@ class PoissonLinearDynamicalSystem(_LinearDynamics):
         return jnp.concatenate([innovations[:1], rest])
 
     def log_rates(self, params, states) -> jnp.ndarray:
-        """log E[y_t] = C z_t + d for states (..., num_steps, state_dim)."""
+        """log E[y_t] = C z_t + d.
+
+        Args:
+            params: one draw of the parameters, by site name.
+            states: the states, shape ``(..., num_steps, state_dim)``.
+
+        Returns:
+            The log rates, shape ``(..., num_steps, obs_dim)``.
+        """
         return states @ self.emission_matrix(params).T + params["emission_bias"]
 
     def program(self, x=None, *, num_points=None):

@@ -23,10 +23,18 @@ from jax import lax
 
 
 class LDSParams(NamedTuple):
-    """Parameters of a linear-Gaussian state-space model (shapes for state size S and
-    observation size D): initial_mean (S,), initial_covariance (S, S), dynamics_matrix
-    (S, S), dynamics_bias (S,), dynamics_covariance (S, S), emission_matrix (D, S),
-    emission_bias (D,), emission_covariance (D, D)."""
+    """Parameters of a linear-Gaussian state-space model.
+
+    Args:
+        initial_mean: the mean of z_1, shape ``(state_dim,)``.
+        initial_covariance: the covariance of z_1, shape ``(state_dim, state_dim)``.
+        dynamics_matrix: shape ``(state_dim, state_dim)``.
+        dynamics_bias: shape ``(state_dim,)``.
+        dynamics_covariance: the covariance of the state noise, shape ``(state_dim, state_dim)``.
+        emission_matrix: shape ``(obs_dim, state_dim)``.
+        emission_bias: shape ``(obs_dim,)``.
+        emission_covariance: the covariance of the observation noise, shape ``(obs_dim, obs_dim)``.
+    """
 
     initial_mean: jnp.ndarray
     initial_covariance: jnp.ndarray
@@ -39,9 +47,15 @@ class LDSParams(NamedTuple):
 
 
 class LDSFilterResult(NamedTuple):
-    """``marginal_loglik``: log p(y_1:T); ``filtered_means`` (T, S) and
-    ``filtered_covariances`` (T, S, S): p(z_t | y_1:t); ``predicted_means`` and
-    ``predicted_covariances``: p(z_t | y_1:t-1)."""
+    """The Kalman filter's results.
+
+    Args:
+        marginal_loglik: log p(y_1:T), a scalar.
+        filtered_means: the means of p(z_t | y_1:t), shape ``(num_steps, state_dim)``.
+        filtered_covariances: its covariances, shape ``(num_steps, state_dim, state_dim)``.
+        predicted_means: the means of p(z_t | y_1:t-1), shape ``(num_steps, state_dim)``.
+        predicted_covariances: its covariances, shape ``(num_steps, state_dim, state_dim)``.
+    """
 
     marginal_loglik: jnp.ndarray
     filtered_means: jnp.ndarray
@@ -51,8 +65,17 @@ class LDSFilterResult(NamedTuple):
 
 
 class LDSSmootherResult(NamedTuple):
-    """``smoothed_means`` (T, S) and ``smoothed_covariances`` (T, S, S): p(z_t | y_1:T);
-    the rest as in :class:`LDSFilterResult`."""
+    """The Rauch-Tung-Striebel smoother's results.
+
+    Args:
+        marginal_loglik: log p(y_1:T), a scalar.
+        filtered_means: the means of p(z_t | y_1:t), shape ``(num_steps, state_dim)``.
+        filtered_covariances: its covariances, shape ``(num_steps, state_dim, state_dim)``.
+        predicted_means: the means of p(z_t | y_1:t-1), shape ``(num_steps, state_dim)``.
+        predicted_covariances: its covariances, shape ``(num_steps, state_dim, state_dim)``.
+        smoothed_means: the means of p(z_t | y_1:T), shape ``(num_steps, state_dim)``.
+        smoothed_covariances: its covariances, shape ``(num_steps, state_dim, state_dim)``.
+    """
 
     marginal_loglik: jnp.ndarray
     filtered_means: jnp.ndarray
@@ -94,7 +117,15 @@ def _predict(mean, covariance, params: LDSParams):
 
 @jax.jit
 def kalman_filter(params: LDSParams, emissions) -> LDSFilterResult:
-    """The Kalman filter over emissions (T, D): log p(y_1:T) and p(z_t | y_1:t)."""
+    """The Kalman filter: log p(y_1:T) and p(z_t | y_1:t).
+
+    Args:
+        params: the system's parameters.
+        emissions: one sequence, shape ``(num_steps, obs_dim)``.
+
+    Returns:
+        An :class:`LDSFilterResult`.
+    """
     params = LDSParams(*(jnp.asarray(value) for value in params))
     emissions = jnp.asarray(emissions)
 
@@ -111,13 +142,29 @@ def kalman_filter(params: LDSParams, emissions) -> LDSFilterResult:
 
 
 def lds_log_likelihood(params: LDSParams, emissions) -> jnp.ndarray:
-    """log p(y_1:T) with the continuous states integrated out."""
+    """log p(y_1:T) with the continuous states integrated out.
+
+    Args:
+        params: the system's parameters.
+        emissions: one sequence, shape ``(num_steps, obs_dim)``.
+
+    Returns:
+        The log marginal likelihood, a scalar.
+    """
     return kalman_filter(params, emissions).marginal_loglik
 
 
 @jax.jit
 def kalman_smoother(params: LDSParams, emissions) -> LDSSmootherResult:
-    """The Rauch-Tung-Striebel smoother: p(z_t | y_1:T) for every t."""
+    """The Rauch-Tung-Striebel smoother: p(z_t | y_1:T) for every t.
+
+    Args:
+        params: the system's parameters.
+        emissions: one sequence, shape ``(num_steps, obs_dim)``.
+
+    Returns:
+        An :class:`LDSSmootherResult`.
+    """
     params = LDSParams(*(jnp.asarray(value) for value in params))
     filtered = kalman_filter(params, emissions)
 
@@ -152,7 +199,16 @@ def kalman_smoother(params: LDSParams, emissions) -> LDSSmootherResult:
 
 @partial(jax.jit, static_argnames="num_steps")
 def lds_sample(key, params: LDSParams, num_steps: int) -> tuple[jnp.ndarray, jnp.ndarray]:
-    """(states (T, S), emissions (T, D)) drawn from the model."""
+    """States and emissions drawn from the model.
+
+    Args:
+        key: a JAX PRNG key.
+        params: the system's parameters.
+        num_steps: the length of the sequence.
+
+    Returns:
+        ``(states, emissions)``, shapes ``(num_steps, state_dim)`` and ``(num_steps, obs_dim)``.
+    """
     params = LDSParams(*(jnp.asarray(value) for value in params))
     state_key, emission_key = jax.random.split(key)
     state_noise = jax.random.multivariate_normal(

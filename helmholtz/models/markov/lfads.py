@@ -95,15 +95,20 @@ class TrialEncoder(eqx.Module):
 @serializable
 @dataclass(frozen=True)
 class LFADS(Model):
-    """LFADS-style sequential VAE of spike counts, data shaped (trials, num_steps, num_neurons).
+    """LFADS-style sequential VAE of spike counts, data shaped ``(num_trials, num_steps, num_neurons)``.
 
     Args:
-        num_neurons, num_steps: the shape of one trial.
+        num_neurons: the number of neurons of one trial.
+        num_steps: the number of time bins of one trial.
         generator_dim: units of the generator GRU (and the size of g_0).
         factor_dim: the number of latent factors.
         encoder_dim: units of each direction of the encoder GRU.
         encoded_neurons: the neurons the encoder reads (default: all). Held-out neurons
             are still modelled and their rates predicted (co-smoothing).
+
+    Raises:
+        ValueError: a size is not a positive integer, or ``encoded_neurons`` are not distinct
+            indices below ``num_neurons``.
     """
 
     num_neurons: int
@@ -153,14 +158,38 @@ class LFADS(Model):
         return array
 
     def make_generator(self, key) -> Generator:
+        """A new generator with random initial weights.
+
+        Args:
+            key: a JAX PRNG key for its weights.
+
+        Returns:
+            A :class:`Generator`.
+        """
         return Generator(self.generator_dim, self.factor_dim, self.num_neurons, self.num_steps, key=key)
 
     def make_encoder(self, num_outputs: int, key) -> TrialEncoder:
-        """The encoder the amortised back ends train with this model."""
+        """The encoder the amortised back ends train with this model.
+
+        Args:
+            num_outputs: the size of the encoder's output for one trial.
+            key: a JAX PRNG key for its initial weights.
+
+        Returns:
+            A :class:`TrialEncoder` from one trial, shape ``(num_steps, num_neurons)``, to
+            ``num_outputs`` values.
+        """
         return TrialEncoder(self.encoder_neurons, self.encoder_dim, num_outputs, key=key)
 
     def generator(self, weights) -> Generator:
-        """The generator with the given weights (the param ``"generator"``)."""
+        """The generator with the given weights (the param ``"generator"``).
+
+        Args:
+            weights: the generator's array leaves, as the param ``"generator"`` holds them.
+
+        Returns:
+            A :class:`Generator`.
+        """
         with jax.ensure_compile_time_eval():
             skeleton = eqx.partition(self.make_generator(jax.random.PRNGKey(0)), eqx.is_inexact_array)[1]
         return eqx.combine(weights, skeleton)
@@ -175,14 +204,30 @@ class LFADS(Model):
             numpyro.sample(OBSERVED_SITE, dist.Poisson(jnp.exp(log_rates)).to_event(2), obs=x)
 
     def rates(self, params: dict, initial_condition) -> jnp.ndarray:
-        """Firing rates (spikes per bin), shaped (..., num_steps, num_neurons), from g_0."""
+        """Firing rates (spikes per bin) from g_0.
+
+        Args:
+            params: the fitted params, holding ``"generator"``.
+            initial_condition: g_0, shape ``(..., generator_dim)``.
+
+        Returns:
+            The rates, shape ``(..., num_steps, num_neurons)``.
+        """
         initial_condition = jnp.asarray(initial_condition)
         flat = initial_condition.reshape((-1, self.generator_dim))
         _, log_rates = jax.vmap(self.generator(params[GENERATOR_PARAM]))(flat)
         return jnp.exp(log_rates).reshape(initial_condition.shape[:-1] + log_rates.shape[1:])
 
     def factors(self, params: dict, initial_condition) -> jnp.ndarray:
-        """The latent factors (..., num_steps, factor_dim) from g_0."""
+        """The latent factors from g_0.
+
+        Args:
+            params: the fitted params, holding ``"generator"``.
+            initial_condition: g_0, shape ``(..., generator_dim)``.
+
+        Returns:
+            The factors, shape ``(..., num_steps, factor_dim)``.
+        """
         initial_condition = jnp.asarray(initial_condition)
         flat = initial_condition.reshape((-1, self.generator_dim))
         factors, _ = jax.vmap(self.generator(params[GENERATOR_PARAM]))(flat)

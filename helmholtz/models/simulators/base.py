@@ -11,7 +11,7 @@ does not depend on the chunk size, the number of devices or the order chunks fin
 Simulators have no likelihood, so they are fit by the simulation-based back ends (``npe``,
 ``nle``, ``nre``). Their NumPyro ``program`` is the prior alone, one site per parameter,
 which is what sampling the prior, calibration checks and ArviZ export need. Batched
-methods take parameter vectors ``theta (n, num_theta)``: each parameter flattened, in the
+methods take parameter vectors ``theta``, shape ``(num_simulations, num_theta)``: each parameter flattened, in the
 declared order (:attr:`Simulator.theta_names` labels the columns).
 """
 
@@ -43,7 +43,12 @@ def _require(condition: bool, message: str) -> None:
 class Simulator(Model):
     """A model given by a simulator. Subclasses are frozen dataclasses (``eq=False``
     when they hold arrays) that provide :attr:`parameters`, :attr:`observation_shape`
-    and :meth:`simulate_one`, and may override :meth:`summarize`."""
+    and :meth:`simulate_one`, and may override :meth:`summarize`.
+
+    Args:
+        *args: the subclass's dataclass fields, by position.
+        **kwargs: the subclass's dataclass fields, by name.
+    """
 
     has_likelihood: ClassVar[bool] = False
     can_simulate: ClassVar[bool] = True
@@ -59,13 +64,28 @@ class Simulator(Model):
 
     def simulate_one(self, key, theta: jnp.ndarray) -> jnp.ndarray:
         """One data set of shape :attr:`observation_shape` from one parameter vector.
-        Pure and vmappable: every batched method is derived from it."""
+        Pure and vmappable: every batched method is derived from it.
+
+        Args:
+            key: a JAX PRNG key.
+            theta: one parameter vector, shape ``(num_theta,)``.
+
+        Returns:
+            The data set, shape :attr:`observation_shape`.
+        """
         raise NotImplementedError
 
     def summarize(self, x: jnp.ndarray) -> jnp.ndarray:
-        """Summary statistics ``(n, num_features)`` of data sets ``(n, *observation_shape)``
-        that inference conditions on; the identity (flattened) by default. Must be
-        jittable and return NaN rather than raise for a data set that blew up."""
+        """Summary statistics of data sets that inference conditions on; the identity
+        (flattened) by default. Must be jittable and return NaN rather than raise for a
+        data set that blew up.
+
+        Args:
+            x: data sets, shape ``(num_simulations, *observation_shape)``.
+
+        Returns:
+            The summaries, shape ``(num_simulations, num_features)``.
+        """
         return x.reshape(x.shape[0], -1)
 
     @property
@@ -94,21 +114,52 @@ class Simulator(Model):
         )
 
     def program(self, x=None, *, num_points=None):
-        """The prior over the parameters, one site each (simulators have no likelihood)."""
+        """The prior over the parameters, one site each (simulators have no likelihood).
+
+        Args:
+            x: ignored (there is no likelihood).
+            num_points: ignored.
+        """
         for parameter in self.parameters:
             numpyro.sample(parameter.name, parameter.prior)
 
     def sample_prior(self, key, num_draws: int) -> dict[str, jnp.ndarray]:
+        """``num_draws`` draws of each parameter from its prior.
+
+        Args:
+            key: a JAX PRNG key (or an integer seed).
+            num_draws: the number of draws.
+
+        Returns:
+            The draws by parameter name, each shape ``(num_draws, *parameter.shape)``.
+        """
         keys = jax.random.split(as_key(key), len(self.parameters))
         return {p.name: p.prior.sample(k, (num_draws,)) for p, k in zip(self.parameters, keys)}
 
     def log_prior(self, theta) -> jnp.ndarray:
-        """log p(theta) of parameter vectors ``theta (..., num_theta)``: the sum over parameters."""
+        """log p(theta) of parameter vectors: the sum over parameters.
+
+        Args:
+            theta: parameter vectors, shape ``(..., num_theta)``.
+
+        Returns:
+            The log prior densities, shape ``(...)``.
+        """
         params = self.params_of(theta)
         return sum(p.prior.log_prob(params[p.name]) for p in self.parameters)
 
     def theta_of(self, params: dict) -> jnp.ndarray:
-        """Named parameters as vectors ``(..., num_theta)``, each parameter flattened."""
+        """Named parameters as vectors, each parameter flattened, in the declared order.
+
+        Args:
+            params: values by parameter name, each with the same leading batch shape ``(...)``.
+
+        Returns:
+            The parameter vectors, shape ``(..., num_theta)``.
+
+        Raises:
+            ValueError: a parameter is missing.
+        """
         missing = [name for name in self.parameter_names if name not in params]
         _require(not missing, f"{self.name}: parameters {missing} are missing; expected {list(self.parameter_names)}")
         parts = []
@@ -119,7 +170,14 @@ class Simulator(Model):
         return jnp.concatenate(parts, axis=-1)
 
     def params_of(self, theta) -> dict[str, jnp.ndarray]:
-        """The inverse of :meth:`theta_of`."""
+        """The inverse of :meth:`theta_of`.
+
+        Args:
+            theta: parameter vectors, shape ``(..., num_theta)``.
+
+        Returns:
+            The values by parameter name, each shape ``(..., *parameter.shape)``.
+        """
         theta = jnp.asarray(theta)
         params, start = {}, 0
         for p in self.parameters:
@@ -139,34 +197,84 @@ class Simulator(Model):
         return x
 
     def num_points_of(self, x) -> None:
+        """None: an observation is one whole simulated data set.
+
+        Args:
+            x: the observation (unused).
+        """
         return None
 
     # -- simulating --------------------------------------------------------------------
     def simulate(self, key, params: dict, num_points=None) -> jnp.ndarray:
-        """One data set from one set of named parameters."""
+        """One data set from one set of named parameters.
+
+        Args:
+            key: a JAX PRNG key (or an integer seed).
+            params: one value of each parameter, by name.
+            num_points: ignored (a simulator's data set has a fixed shape).
+
+        Returns:
+            The data set, shape :attr:`observation_shape`.
+        """
         return self.simulate_one(as_key(key), self.theta_of(params))
 
     def simulate_batch(
         self, key, theta, *, chunk_size: int | None = None, progress_bar: bool = False, devices=None
     ) -> np.ndarray:
-        """Data sets ``(n, *observation_shape)`` for parameter vectors ``theta (n, d)``.
+        """Data sets for many parameter vectors, in chunks; the results do not depend on
+        ``chunk_size`` or ``devices``.
 
-        ``devices``: the devices each chunk is spread over (default: every local device of
-        JAX's default backend, e.g. all GPUs; ``jax.devices("cpu")`` keeps it on the CPU).
-        ``chunk_size``: simulations per compiled call (default: :func:`default_chunk_size`,
-        or fewer so that every core of a CPU gets a chunk: :func:`concurrent_chunks`).
-        The results do not depend on either."""
+        Args:
+            key: a JAX PRNG key (or an integer seed); simulation i uses its i-th split.
+            theta: parameter vectors, shape ``(num_simulations, num_theta)``.
+            chunk_size: simulations per compiled call (default: :func:`default_chunk_size`,
+                or fewer so that every core of a CPU gets a chunk: :func:`concurrent_chunks`).
+            progress_bar: whether to show a progress bar.
+            devices: the devices each chunk is spread over (default: every local device of
+                JAX's default backend, e.g. all GPUs; ``jax.devices("cpu")`` keeps it on the CPU).
+
+        Returns:
+            The data sets, shape ``(num_simulations, *observation_shape)``.
+
+        Raises:
+            ValueError: ``theta`` has the wrong shape, ``devices`` is empty, or ``chunk_size`` < 1.
+        """
         return run_in_chunks(self, "simulate", key, theta, chunk_size, progress_bar, devices)
 
     def simulate_summaries(
         self, key, theta, *, chunk_size: int | None = None, progress_bar: bool = False, devices=None
     ) -> np.ndarray:
-        """Summary statistics ``(n, num_features)`` of fresh simulations at ``theta (n, d)``;
-        the data sets themselves are never kept, so any number fits in memory."""
+        """Summary statistics of fresh simulations; the data sets themselves are never
+        kept, so any number fits in memory.
+
+        Args:
+            key: a JAX PRNG key (or an integer seed); simulation i uses its i-th split.
+            theta: parameter vectors, shape ``(num_simulations, num_theta)``.
+            chunk_size: simulations per compiled call (default: :func:`default_chunk_size`,
+                or fewer so that every core of a CPU gets a chunk: :func:`concurrent_chunks`).
+            progress_bar: whether to show a progress bar.
+            devices: the devices each chunk is spread over (default: every local device of
+                JAX's default backend, e.g. all GPUs; ``jax.devices("cpu")`` keeps it on the CPU).
+
+        Returns:
+            The summaries, shape ``(num_simulations, num_features)``.
+
+        Raises:
+            ValueError: ``theta`` has the wrong shape, ``devices`` is empty, or ``chunk_size`` < 1.
+        """
         return run_in_chunks(self, "summaries", key, theta, chunk_size, progress_bar, devices)
 
     def replicate(self, key, draws: dict, num_points=None) -> np.ndarray:
-        """Posterior predictive data sets, one per draw, by re-simulation."""
+        """Posterior predictive data sets, one per draw, by re-simulation.
+
+        Args:
+            key: a JAX PRNG key (or an integer seed).
+            draws: parameter draws by name, each with a leading axis ``num_draws``.
+            num_points: ignored.
+
+        Returns:
+            The data sets, shape ``(num_draws, *observation_shape)``.
+        """
         return self.simulate_batch(key, self.theta_of(draws))
 
 
@@ -228,10 +336,27 @@ def concurrent_chunks(devices) -> int:
 def run_in_chunks(
     model: Simulator, what: str, key, theta, chunk_size: int | None, progress_bar: bool, devices=None
 ) -> np.ndarray:
-    """``model``'s batched ``what`` (``"simulate"`` or ``"summaries"``) of ``theta (n,
-    num_theta)``, in chunks over ``devices``: what :meth:`Simulator.simulate_batch` and
-    :meth:`Simulator.simulate_summaries` run, for a simulator whose batched function
-    differs from the vmapped :meth:`Simulator.simulate_one` (a streamed one, say)."""
+    """``model``'s batched ``what`` of ``theta``, in chunks over ``devices``: what
+    :meth:`Simulator.simulate_batch` and :meth:`Simulator.simulate_summaries` run, for a
+    simulator whose batched function differs from the vmapped :meth:`Simulator.simulate_one`
+    (a streamed one, say).
+
+    Args:
+        model: the simulator.
+        what: ``"simulate"`` or ``"summaries"``.
+        key: a JAX PRNG key (or an integer seed); simulation i uses its i-th split.
+        theta: parameter vectors, shape ``(num_simulations, num_theta)``.
+        chunk_size: simulations per compiled call, or None for the default.
+        progress_bar: whether to show a progress bar.
+        devices: the devices each chunk is spread over (default: every local device).
+
+    Returns:
+        The data sets, shape ``(num_simulations, *observation_shape)``, or the summaries,
+        shape ``(num_simulations, num_features)``.
+
+    Raises:
+        ValueError: ``theta`` has the wrong shape, ``devices`` is empty, or ``chunk_size`` < 1.
+    """
     theta = np.asarray(theta, dtype=np.float32)
     if theta.ndim != 2 or theta.shape[1] != model.num_theta:
         raise ValueError(

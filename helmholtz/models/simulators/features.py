@@ -37,9 +37,21 @@ FEATURE_NAMES = (
 
 
 def voltage_features(v, dt: float, stim_on: float, stim_off: float, threshold: float = -10.0):
-    """Features ``(n, 14)`` of traces ``v (n, T)`` sampled every ``dt`` ms; names in
-    :data:`FEATURE_NAMES`. Spikes are upward crossings of ``threshold`` (mV) during the
-    stimulus window [stim_on, stim_off)."""
+    """Features of voltage traces sampled every ``dt`` ms; names in :data:`FEATURE_NAMES`.
+
+    Spikes are upward crossings of ``threshold`` (mV) during the stimulus window
+    [stim_on, stim_off).
+
+    Args:
+        v: the traces (mV), shape ``(num_simulations, num_steps)``.
+        dt: the sampling interval (ms).
+        stim_on: the start of the stimulus window (ms).
+        stim_off: the end of the stimulus window (ms).
+        threshold: the spike threshold (mV).
+
+    Returns:
+        The features, shape ``(num_simulations, 14)``; NaN for a trace that is not finite.
+    """
     v = jnp.asarray(v)
     num_steps = v.shape[-1]
     time = jnp.arange(num_steps) * dt

@@ -88,7 +88,22 @@ CLASSIC_PRIORS = (
 
 
 def step_current(amplitude: float, *, duration: float, dt: float, stim_on: float, stim_off: float) -> np.ndarray:
-    """A current step of ``amplitude`` (uA/cm^2) between stim_on and stim_off (ms)."""
+    """A current step of ``amplitude`` (uA/cm^2) between stim_on and stim_off (ms).
+
+    Args:
+        amplitude: the current density during the step (uA/cm^2).
+        duration: the length of the current (ms).
+        dt: the time step (ms).
+        stim_on: the start of the step (ms).
+        stim_off: the end of the step (ms).
+
+    Returns:
+        The current density per time step, float32, shape ``(num_steps,)`` with
+        ``num_steps = round(duration / dt)``.
+
+    Raises:
+        ValueError: ``dt`` or ``duration`` is not a positive number.
+    """
     if not (math.isfinite(dt) and dt > 0 and math.isfinite(duration) and duration > 0):
         raise ValueError(
             f"step_current: dt and duration must be positive numbers of ms, got dt={dt!r}, duration={duration!r}"
@@ -102,16 +117,22 @@ def step_current(amplitude: float, *, duration: float, dt: float, stim_on: float
 class HodgkinHuxley(Simulator):
     """A Hodgkin-Huxley neuron; the observation is the voltage trace (one sample per step).
 
-    Attributes:
+    Args:
         channels: ``"classic"`` or ``"cortical"``.
-        current: injected current density per time step, uA/cm^2.
+        current: injected current density per time step, uA/cm^2, shape ``(num_steps,)``.
         dt: time step (and sampling interval of the trace), ms.
-        stim_on, stim_off: the stimulus window (ms) that the summary statistics use.
+        stim_on: the start of the stimulus window (ms) that the summary statistics use.
+        stim_off: the end of that window (ms).
         priors: the free parameters and their priors (names of the channel set's constants).
         constants: values of non-free constants that differ from the channel set's defaults.
         v_init: membrane potential at t = 0 (gates start at their steady state there).
         precision: ``"float32"`` (fast) or ``"float64"`` (needs ``jax_enable_x64``).
         spike_threshold: the upward crossing that counts as a spike, mV.
+
+    Raises:
+        ValueError: an unknown channel set or parameter name, a current that is not a finite
+            1-D array of at least 2 steps, a ``dt`` that is not positive, a stimulus window
+            outside the trace, or an unknown precision.
     """
 
     channels: str
@@ -155,7 +176,24 @@ class HodgkinHuxley(Simulator):
     ):
         """The Goncalves et al. (2020) model: from a :class:`~helmholtz.data.Recording`
         (its current in nA becomes a density over ``area_cm2``), or from a current density
-        array with ``dt``, ``stim_on`` and ``stim_off``."""
+        array with ``dt``, ``stim_on`` and ``stim_off``.
+
+        Args:
+            recording: a :class:`~helmholtz.data.Recording` to take the current, ``dt``, the
+                stimulus window and (unless given) ``v_init`` from.
+            current: the current density per time step (uA/cm^2), without a recording.
+            dt: the time step (ms), without a recording.
+            stim_on: the start of the stimulus window (ms), without a recording.
+            stim_off: the end of the stimulus window (ms), without a recording.
+            area_cm2: the membrane area the recording's current is spread over (cm^2).
+            **options: further fields of :class:`HodgkinHuxley` (``priors``, ``v_init``...).
+
+        Returns:
+            A :class:`HodgkinHuxley` with the ``"cortical"`` channels.
+
+        Raises:
+            ValueError: neither a recording nor all of current, dt, stim_on and stim_off.
+        """
         if recording is not None:
             current = np.asarray(recording.current) * 1e-3 / area_cm2
             dt, stim_on, stim_off = recording.dt, recording.stim_on, recording.stim_off
@@ -166,7 +204,20 @@ class HodgkinHuxley(Simulator):
 
     @classmethod
     def classic(cls, *, amplitude=10.0, duration=50.0, dt=0.01, stim_on=5.0, stim_off=45.0, **options):
-        """The squid axon of Hodgkin & Huxley (1952) under a current step (uA/cm^2)."""
+        """The squid axon of Hodgkin & Huxley (1952) under a current step (uA/cm^2).
+
+        Args:
+            amplitude: the current density during the step (uA/cm^2).
+            duration: the length of the trace (ms).
+            dt: the time step (ms).
+            stim_on: the start of the step (ms).
+            stim_off: the end of the step (ms).
+            **options: further fields of :class:`HodgkinHuxley` (default ``priors``:
+                the classic ones; ``v_init``: -65 mV).
+
+        Returns:
+            A :class:`HodgkinHuxley` with the ``"classic"`` channels.
+        """
         options.setdefault("priors", CLASSIC_PRIORS)
         options.setdefault("v_init", -65.0)
         current = step_current(amplitude, duration=duration, dt=dt, stim_on=stim_on, stim_off=stim_off)
@@ -190,8 +241,15 @@ class HodgkinHuxley(Simulator):
         return np.arange(self.current.size) * self.dt
 
     def full_parameters(self, theta) -> dict:
-        """Every constant of the channel set, the free ones taken from ``theta`` (``(d,)``, or
-        ``(n, d)`` for arrays over a batch)."""
+        """Every constant of the channel set, the free ones taken from ``theta``.
+
+        Args:
+            theta: parameter vectors, shape ``(num_theta,)``, or ``(num_simulations, num_theta)``
+                for arrays over a batch.
+
+        Returns:
+            The constants by name, each a scalar or shape ``(num_simulations,)``.
+        """
         dtype = jnp.dtype(self.precision)
         values = {**CHANNEL_SETS[self.channels][0], **self.constants}
         values = {name: jnp.asarray(value, dtype) for name, value in values.items()}
@@ -203,21 +261,47 @@ class HodgkinHuxley(Simulator):
 
         Under ``vmap`` (which is how every batched method calls it) this runs one batched
         integration (:func:`_batched`) rather than the per-simulation code vmapped, so
-        that the arrays have the layout the CPU wants: time-major, the batch contiguous."""
+        that the arrays have the layout the CPU wants: time-major, the batch contiguous.
+
+        Args:
+            key: a JAX PRNG key (for the current noise, if any).
+            theta: one parameter vector, shape ``(num_theta,)``.
+
+        Returns:
+            The trace (mV), shape ``(num_steps,)``.
+        """
         return _batched(self, True)(key, theta)
 
     def simulate_summaries(
         self, key, theta, *, chunk_size: int | None = None, progress_bar: bool = False, devices=None
     ) -> np.ndarray:
-        """Summary statistics ``(n, 14)`` (:data:`FEATURE_NAMES`) of fresh simulations at
-        ``theta (n, d)``, accumulated while simulating: no trace is stored. Equal, to float
-        rounding, to ``summarize(simulate_batch(key, theta))`` (same keys, same noise)."""
+        """Summary statistics (:data:`FEATURE_NAMES`) of fresh simulations, accumulated while
+        simulating: no trace is stored. Equal, to float rounding, to
+        ``summarize(simulate_batch(key, theta))`` (same keys, same noise).
+
+        Args:
+            key: a JAX PRNG key (or an integer seed); simulation i uses its i-th split.
+            theta: parameter vectors, shape ``(num_simulations, num_theta)``.
+            chunk_size: simulations per compiled call (None: the default).
+            progress_bar: whether to show a progress bar.
+            devices: the devices each chunk is spread over (default: every local device).
+
+        Returns:
+            The summaries, shape ``(num_simulations, 14)``.
+        """
         return run_in_chunks(_streamed(self), "simulate", key, theta, chunk_size, progress_bar, devices)
 
     def summarize(self, x):
         """The features of :func:`voltage_features`, with the skewness and kurtosis on a signed log
         scale (``slog_``): across the prior they range from ~0 (a quiet trace) to
-        hundreds (sparse spikes), and the density estimators z-score their inputs."""
+        hundreds (sparse spikes), and the density estimators z-score their inputs.
+
+        Args:
+            x: traces, shape ``(num_simulations, num_steps)``.
+
+        Returns:
+            The features, shape ``(num_simulations, 14)``.
+        """
         features = voltage_features(x, self.dt, self.stim_on, self.stim_off, self.spike_threshold)
         return _scale_heavy_tailed(features)
 

@@ -78,6 +78,14 @@ class GaussianLinear(Simulator):
     The benchmark's task is ``dim=10`` with both variances 0.1. Its posterior is Gaussian
     in closed form (:meth:`true_posterior`), which is why the task checks that a method
     gets an easy posterior exactly right rather than roughly right.
+
+    Args:
+        dim: the size of theta and of x.
+        prior_variance: the variance of each entry of theta under the prior.
+        noise_variance: the variance of the noise added to theta.
+
+    Raises:
+        ValueError: ``dim`` is not a positive integer, or a variance is not finite and > 0.
     """
 
     dim: int = 10
@@ -108,7 +116,17 @@ class GaussianLinear(Simulator):
     def true_posterior(self, x) -> dist.MultivariateNormal:
         """p(theta | x), exact: precisions add, and the mean weighs x by the share of
         precision the likelihood contributes. With the benchmark's variances (0.1 each)
-        this is N(x / 2, 0.05 I). ``x`` may be batched ``(..., dim)``."""
+        this is N(x / 2, 0.05 I).
+
+        Args:
+            x: observations, shape ``(..., dim)``.
+
+        Returns:
+            The posterior, a multivariate Normal with batch shape ``(...)`` and event shape ``(dim,)``.
+
+        Raises:
+            ValueError: ``x``'s last dimension is not ``dim``.
+        """
         x = jnp.asarray(x, dtype=jnp.float32)
         if x.shape[-1:] != (self.dim,):
             raise ValueError(f"GaussianLinear: x must have shape (..., {self.dim}), got {x.shape}")
@@ -144,7 +162,14 @@ class SLCP(Simulator):
 
     def covariance_cholesky(self, theta) -> jnp.ndarray:
         """The lower Cholesky factor of the covariance, written out for 2 x 2 so that it
-        stays real in float32 where rho is near +-1 and the jitter is below roundoff."""
+        stays real in float32 where rho is near +-1 and the jitter is below roundoff.
+
+        Args:
+            theta: parameter vectors, shape ``(..., 5)``.
+
+        Returns:
+            The Cholesky factors, shape ``(..., 2, 2)``.
+        """
         s1, s2 = theta[..., 2] ** 2, theta[..., 3] ** 2
         rho = jnp.tanh(theta[..., 4])
         one_minus_rho2 = 1.0 / jnp.cosh(theta[..., 4]) ** 2  # 1 - tanh^2, without cancellation
@@ -163,7 +188,15 @@ class SLCP(Simulator):
 
     def log_likelihood(self, x, theta) -> jnp.ndarray:
         """log p(x | theta), exact: the sum of four bivariate Normal log densities.
-        Broadcasts over leading dimensions of ``x (..., 8)`` and ``theta (..., 5)``."""
+        Broadcasts over the leading dimensions of ``x`` and ``theta``.
+
+        Args:
+            x: observations, shape ``(..., 8)``.
+            theta: parameter vectors, shape ``(..., 5)``.
+
+        Returns:
+            The log-likelihoods, shape ``(...)``.
+        """
         x = jnp.asarray(x)
         theta = jnp.asarray(theta)
         pairs = x.reshape(x.shape[:-1] + (self.num_draws, 2))
@@ -176,11 +209,21 @@ TASKS: dict[str, type[Simulator]] = {"two_moons": TwoMoons, "gaussian_linear": G
 
 
 def load_task(name: str) -> tuple[Simulator, np.ndarray, np.ndarray, np.ndarray]:
-    """The benchmark task ``name``: ``(model, observations (10, dim_x),
-    true_parameters (10, dim_theta), reference_draws (10, 10000, dim_theta))``.
+    """The benchmark task ``name``, its observations and reference posteriors.
 
     The arrays are the benchmark's own (sbibm 1.1.0), read from
     ``reference_dir() / "sbibm" / f"{name}.npz"`` without unpickling.
+
+    Args:
+        name: ``"two_moons"``, ``"gaussian_linear"`` or ``"slcp"``.
+
+    Returns:
+        ``(model, observations, true_parameters, reference_draws)``: the simulator, and arrays of
+        shapes ``(10, obs_dim)``, ``(10, num_theta)`` and ``(10, 10000, num_theta)``.
+
+    Raises:
+        ValueError: an unknown task, or a reference file whose shapes do not fit the task.
+        FileNotFoundError: the reference file is missing.
     """
     if name not in TASKS:
         raise ValueError(f"unknown sbibm task {name!r}; known tasks: {sorted(TASKS)}")

@@ -68,29 +68,36 @@ def _sigmoid(u, gain, threshold):
 @serializable
 @dataclass(frozen=True)
 class WilsonCowan(Simulator):
-    """A noisy Wilson-Cowan E-I population; the data are E(t) and I(t), ``(num_records, 2)``.
+    """A noisy Wilson-Cowan E-I population; the data are E(t) and I(t), shape ``(num_records, 2)``.
 
-    Any parameter below can be free, given a prior in ``priors``; the others take the
-    value of the field of the same name.
+    Any parameter of the model (the first group below) can be free, given a prior in
+    ``priors`` (:class:`~helmholtz.priors.Parameter`); the others take the value of the
+    field of the same name. The second group is the fixed design.
 
-    Parameters:
+    Args:
+        priors: the free parameters and their priors (:data:`DEFAULT_PRIORS`: six uniforms).
         w_EE: excitation of the excitatory population by itself (recurrent excitation);
             strong enough, it makes the population bistable or oscillatory.
         w_EI: inhibition of the excitatory population by the inhibitory one.
         w_IE: excitation of the inhibitory population by the excitatory one; with w_EI it
             sets the strength of the negative feedback loop that makes the rhythm.
         w_II: inhibition of the inhibitory population by itself.
-        P, Q: external drive to the excitatory and inhibitory populations.
-        tau_E, tau_I: time constants (ms); the loop's delay, so the rhythm's period, scales
-            with them.
+        P: external drive to the excitatory population.
+        Q: external drive to the inhibitory population.
+        tau_E: the excitatory time constant (ms); the loop's delay, so the rhythm's period,
+            scales with the time constants.
+        tau_I: the inhibitory time constant (ms).
         sigma: noise on both rates. With the leak alone (no coupling) it would give
             fluctuations of sd sigma / sqrt(2) whatever the time constant:
             tau dE = (...) dt + sigma sqrt(tau) dW.
-
-    Fixed design:
-        a_E, theta_E, a_I, theta_I: gain and threshold of each population's sigmoid.
-        r_E, r_I: refractory periods (in units of the time constant).
-        E0, I0: the state at t = 0.
+        a_E: gain of the excitatory population's sigmoid.
+        theta_E: threshold of the excitatory population's sigmoid.
+        a_I: gain of the inhibitory population's sigmoid.
+        theta_I: threshold of the inhibitory population's sigmoid.
+        r_E: refractory period of the excitatory population (in units of its time constant).
+        r_I: refractory period of the inhibitory population (in units of its time constant).
+        E0: the excitatory rate at t = 0.
+        I0: the inhibitory rate at t = 0.
         dt: the Euler-Maruyama step (ms); keep dt / tau well below 1 (0.02 or less).
         record_every: record the state every this many steps.
         burn_in: time simulated before recording starts (ms), so the data show the
@@ -100,6 +107,11 @@ class WilsonCowan(Simulator):
             autocorrelation.
         spectrum_segment: length (ms) of the segments of E's Welch spectrum; its
             frequency resolution is 1000 / spectrum_segment Hz.
+
+    Raises:
+        ValueError: ``priors`` do not name distinct known parameters, ``dt`` is not > 0,
+            ``record_every`` is not a positive integer, ``burn_in`` or ``duration`` is not a
+            multiple of the recording interval, fewer than 4 records, or a lag out of range.
     """
 
     priors: tuple[Parameter, ...] = DEFAULT_PRIORS
@@ -181,13 +193,28 @@ class WilsonCowan(Simulator):
         return (self.num_records, 2)
 
     def resolve(self, theta) -> dict[str, jnp.ndarray]:
-        """All of ``PARAMETER_NAMES``: the free ones from ``theta``, the rest from the fields."""
+        """All of ``PARAMETER_NAMES``: the free ones from ``theta``, the rest from the fields.
+
+        Args:
+            theta: parameter vectors, shape ``(..., num_theta)``.
+
+        Returns:
+            Every parameter by name, shape ``(...)`` for the free ones, scalars for the rest.
+        """
         values = {name: jnp.asarray(getattr(self, name), dtype=jnp.result_type(theta)) for name in PARAMETER_NAMES}
         values.update(self.params_of(theta))
         return values
 
     def vector_field(self, state, p: dict) -> jnp.ndarray:
-        """d(E, I)/dt of the noise-free model at ``state = (E, I)``."""
+        """d(E, I)/dt of the noise-free model at ``state = (E, I)``.
+
+        Args:
+            state: the rates (E, I), shape ``(..., 2)``.
+            p: every parameter by name (as :meth:`resolve` returns them).
+
+        Returns:
+            The time derivatives, shape ``(..., 2)``.
+        """
         E, I = state[..., 0], state[..., 1]
         k_E = jax.nn.sigmoid(self.a_E * self.theta_E)  # S_E(inf): the sigmoid's ceiling
         k_I = jax.nn.sigmoid(self.a_I * self.theta_I)
@@ -198,6 +225,15 @@ class WilsonCowan(Simulator):
         return jnp.stack([dE, dI], axis=-1)
 
     def simulate_one(self, key, theta):
+        """E(t) and I(t) by Euler-Maruyama, recorded after the burn-in.
+
+        Args:
+            key: a JAX PRNG key for the noise.
+            theta: one parameter vector, shape ``(num_theta,)``.
+
+        Returns:
+            The records, shape ``(num_records, 2)``.
+        """
         p = self.resolve(theta)
         dtype = jnp.result_type(theta)
         dt = jnp.asarray(self.dt, dtype)
@@ -218,10 +254,19 @@ class WilsonCowan(Simulator):
         return records[burn_blocks:]
 
     def solve_deterministic(self, theta, *, rtol: float = 1e-6, atol: float = 1e-9, max_steps: int = 1_000_000):
-        """The noise-free trajectory (sigma ignored) at :attr:`times`, ``(num_records, 2)``,
-        by Diffrax's adaptive Tsit5 (5th order), independent of the Euler scan. Enable
-        JAX's 64-bit mode for tolerances below float32's resolution (about 1e-7).
-        Compiled once per model and tolerance."""
+        """The noise-free trajectory (sigma ignored) at :attr:`times`, by Diffrax's adaptive
+        Tsit5 (5th order), independent of the Euler scan. Enable JAX's 64-bit mode for
+        tolerances below float32's resolution (about 1e-7). Compiled once per model and tolerance.
+
+        Args:
+            theta: one parameter vector, shape ``(num_theta,)``.
+            rtol: the solver's relative tolerance.
+            atol: the solver's absolute tolerance.
+            max_steps: the most steps the solver may take.
+
+        Returns:
+            The trajectory, shape ``(num_records, 2)``.
+        """
         theta = jnp.asarray(theta, dtype=jnp.result_type(float))
         return _solve_deterministic(self, theta, float(rtol), float(atol), int(max_steps))
 
@@ -264,7 +309,7 @@ class WilsonCowan(Simulator):
         return ("mean_E", "std_E", "mean_I", "std_I", "frequency_E", "relative_power_E", "corr_EI") + lags
 
     def summarize(self, x):
-        """Features of traces ``(n, num_records, 2)``:
+        """Features of traces:
 
         - mean and standard deviation of E and of I: the operating point and how much
           the activity moves around it;
@@ -279,6 +324,12 @@ class WilsonCowan(Simulator):
           or, for a rhythm, where in the cycle the lag falls.
 
         Traces with any NaN or inf get NaN features; flat traces get 0 correlations.
+
+        Args:
+            x: traces, shape ``(num_simulations, num_records, 2)``.
+
+        Returns:
+            The features (:attr:`feature_names`), shape ``(num_simulations, num_features)``.
         """
         x = jnp.asarray(x)
         num_records = x.shape[1]
