@@ -67,6 +67,11 @@ class ModelComparison:
         elpd: each model's ``ELPDData`` (pointwise: ``loo_i``; ``pareto_k`` as estimated,
             before refits).
         notes: per model, a sentence on what was done and why.
+
+    Args:
+        table: the table above.
+        elpd: the ``ELPDData`` above.
+        notes: the notes above.
     """
 
     table: pd.DataFrame
@@ -185,7 +190,17 @@ def elpd(
     key=0,
     refit_options: dict | None = None,
 ) -> tuple[ELPDData, dict]:
-    """One fit's held-out elpd, estimated as :func:`compare` does (same arguments).
+    """One fit's held-out elpd, estimated as :func:`compare` does.
+
+    Args:
+        fit: a :class:`~helmholtz.inference.Fit` of a model with a likelihood.
+        pareto_k_threshold: points whose Pareto k exceeds it are refit or sent to K-fold.
+        on_high_pareto_k: ``"refit"`` or ``"kfold"``, as in :func:`compare`.
+        max_refits: the most exact refits before K-fold is used instead.
+        folds: K of K-fold.
+        num_draws: posterior draws for the pointwise log-likelihood (guides, refits).
+        key: seed of the folds, the guide draws and the refits.
+        refit_options: back-end options that replace the original fit's for every refit.
 
     Returns:
         (the ``ELPDData``, a record: ``estimate``, ``pareto_k_max``, ``high_pareto_k``,

@@ -111,6 +111,13 @@ class TaperedUniform(dist.Distribution):
     d / T)) / 2 at a distance d < T outside it, on the side whose taper is T. Not one of
     ``numpyro.distributions``, so a model that declares it as a replacement prior cannot be
     saved; the psychometric function's defaults are rebuilt from its design instead.
+
+    Args:
+        low: the flat part's lower end.
+        high: the flat part's upper end.
+        taper_low: the width of the flank below ``low``.
+        taper_high: the width of the flank above ``high``.
+        validate_args: NumPyro's ``validate_args``.
     """
 
     arg_constraints = {
@@ -136,6 +143,14 @@ class TaperedUniform(dist.Distribution):
         return (self.high - self.low) + (self.taper_low + self.taper_high) / 2
 
     def log_prob(self, value):
+        """The log-density.
+
+        Args:
+            value: points, any shape broadcasting with the batch shape.
+
+        Returns:
+            The log-density at each point; -inf outside the support.
+        """
         below = jnp.clip(self.low - value, 0.0, self.taper_low)
         above = jnp.clip(value - self.high, 0.0, self.taper_high)
         # At most one of the two is positive; each factor is 1 where its distance is 0.
@@ -147,6 +162,15 @@ class TaperedUniform(dist.Distribution):
         return jnp.where(inside, log_density, -jnp.inf) - jnp.log(self._normaliser)
 
     def sample(self, key, sample_shape=()):
+        """Draws by inverting the distribution function (bisection in the flanks).
+
+        Args:
+            key: a JAX PRNG key.
+            sample_shape: the leading shape of the draws.
+
+        Returns:
+            The draws, shape ``(*sample_shape, *batch_shape)``.
+        """
         shape = sample_shape + self.batch_shape
         u = jax.random.uniform(key, shape) * self._normaliser
         left_mass, flat = self.taper_low / 2, self.high - self.low
@@ -183,6 +207,15 @@ class OverdispersedBinomial(dist.Distribution):
     which stays exact in float32 as eta -> 0 (the log-gamma form subtracts numbers of
     order nu log nu). It costs O(max n) per block. ``failure_probs`` (1 - p computed
     without cancellation) may be given beside ``probs``.
+
+    Args:
+        probs: the mean success probability p of each block.
+        eta: the overdispersion, in [0, 1); 0 is the binomial.
+        total_count: the number of trials n of each block.
+        failure_probs: 1 - p, computed without cancellation (default: ``1 - probs``).
+        max_count: the largest n, a Python integer (default: from ``total_count``; give it
+            where ``total_count`` is traced).
+        validate_args: NumPyro's ``validate_args``.
     """
 
     arg_constraints = {"probs": constraints.unit_interval, "eta": constraints.unit_interval}
@@ -204,6 +237,14 @@ class OverdispersedBinomial(dist.Distribution):
         return constraints.integer_interval(0, self.total_count)
 
     def log_prob(self, value):
+        """The log-probability of the counts.
+
+        Args:
+            value: counts k, broadcasting with the batch shape.
+
+        Returns:
+            log P(k) per block.
+        """
         n, k = jnp.asarray(self.total_count, dtype=value.dtype), value
         r = self.eta**2 / (1 - self.eta**2)
         j = jnp.arange(self.max_count, dtype=jnp.result_type(float))
@@ -217,6 +258,15 @@ class OverdispersedBinomial(dist.Distribution):
         return log_choose + successes + failures - normaliser
 
     def sample(self, key, sample_shape=()):
+        """Draws: a beta success probability per block, then binomial counts.
+
+        Args:
+            key: a JAX PRNG key.
+            sample_shape: the leading shape of the draws.
+
+        Returns:
+            Counts, shape ``(*sample_shape, *batch_shape)``.
+        """
         key_beta, key_binomial = jax.random.split(key)
         shape = sample_shape + self.batch_shape
         concentration = 1 / jnp.maximum(self.eta**2 / (1 - self.eta**2), 1e-12)
@@ -230,6 +280,13 @@ def counts_from_trials(intensity, responses) -> np.ndarray:
     """psignifit's data matrix from trial-by-trial data: one row per distinct intensity,
     ``[intensity, number of 1 responses (yes / correct), number of trials]``, sorted by
     intensity.
+
+    Args:
+        intensity: the stimulus intensity of each trial, 1-D.
+        responses: each trial's response, 0 or 1, the same shape.
+
+    Returns:
+        The data matrix, shape ``(levels, 3)``.
 
     Raises:
         ValueError: shapes differ, an intensity is not finite, or a response is not 0 or 1.
@@ -400,7 +457,12 @@ class PsychometricFunction(Model):
     @classmethod
     def from_data(cls, data, **options) -> PsychometricFunction:
         """The model of psignifit's data matrix ``data`` (rows: intensity, number of yes /
-        correct, number of trials); fit it to the same ``data`` (or its second column)."""
+        correct, number of trials); fit it to the same ``data`` (or its second column).
+
+        Args:
+            data: psignifit's data matrix, shape ``(blocks, 3)``.
+            **options: the other arguments of :class:`PsychometricFunction`.
+        """
         data = _as_matrix(data, "PsychometricFunction.from_data")
         return cls(data[:, 0], data[:, 2], **options)
 
@@ -427,7 +489,11 @@ class PsychometricFunction(Model):
         return self.to_scale(self.intensity)
 
     def to_scale(self, intensity):
-        """Intensities (stimulus units) on the scale threshold and width are measured on."""
+        """Intensities (stimulus units) on the scale threshold and width are measured on.
+
+        Args:
+            intensity: intensities in stimulus units.
+        """
         return np.log(intensity) if self.sigmoid in LOG_SCALE_SIGMOIDS else np.asarray(intensity, dtype=float)
 
     @property
@@ -450,7 +516,11 @@ class PsychometricFunction(Model):
 
     def subset(self, blocks) -> PsychometricFunction:
         """The same model (the same priors: the range they are built from is kept) on some
-        of the blocks (an index or boolean mask)."""
+        of the blocks.
+
+        Args:
+            blocks: an index array or boolean mask over the blocks.
+        """
         return PsychometricFunction(
             self.intensity[blocks],
             self.num_trials[blocks],
@@ -468,7 +538,11 @@ class PsychometricFunction(Model):
 
     # -- priors -------------------------------------------------------------------------------
     def default_prior(self, name: str) -> dist.Distribution:
-        """psignifit 4.3's default prior of parameter ``name`` for this design."""
+        """psignifit 4.3's default prior of a parameter for this design.
+
+        Args:
+            name: ``"threshold"``, ``"width"``, ``"lapse"``, ``"guess"`` or ``"eta"``.
+        """
         if name == "threshold":
             low, high = self.prior_range
             spread = high - low
@@ -502,7 +576,11 @@ class PsychometricFunction(Model):
         return self.complete(params)
 
     def complete(self, params: dict) -> dict:
-        """``params`` with the fixed parameters and the guess rate the experiment implies."""
+        """``params`` with the fixed parameters and the guess rate the experiment implies.
+
+        Args:
+            params: values of (some of) the parameters by name.
+        """
         params = {**dict(self.fixed), **params}
         kind = self.guess_kind
         if kind == "fixed":
@@ -513,7 +591,12 @@ class PsychometricFunction(Model):
 
     # -- the function -------------------------------------------------------------------------
     def standard_parameters(self, threshold, width):
-        """(loc, scale) of the standard sigmoid for ``threshold`` and ``width``."""
+        """(loc, scale) of the standard sigmoid for a threshold and a width.
+
+        Args:
+            threshold: where psi's unscaled part crosses ``threshold_pc``, on the sigmoid's scale.
+            width: the distance between its ``width_alpha`` and ``1 - width_alpha`` points.
+        """
         name = self.sigmoid
         scale = width / (_quantile(name, 1 - self.width_alpha) - _quantile(name, self.width_alpha))
         return threshold - _quantile(name, self.threshold_pc) * scale, scale
@@ -521,7 +604,13 @@ class PsychometricFunction(Model):
     def probability(self, params: dict, intensity=None, *, unscaled: bool = False):
         """psi at ``intensity`` (stimulus units; default: the design's), for parameters
         ``params`` (by name; fixed ones may be left out). Leading axes of the parameters
-        (draws) come first in the result. ``unscaled``: F alone, without guesses and lapses."""
+        (draws) come first in the result.
+
+        Args:
+            params: the parameters by name.
+            intensity: where to evaluate psi, in stimulus units (default: the design's).
+            unscaled: F alone, without guesses and lapses.
+        """
         x = self.scaled_intensity if intensity is None else self.to_scale(np.asarray(intensity, dtype=float))
         p, _ = self._probabilities(params, np.ravel(x), unscaled)
         return p.reshape(p.shape[:-1] + np.shape(x))
@@ -540,7 +629,11 @@ class PsychometricFunction(Model):
         return jnp.clip(guess + span * f, tiny, 1 - tiny), jnp.clip(lapse + span * f_bar, tiny, 1 - tiny)
 
     def observation_distribution(self, params: dict):
-        """The distribution of the blocks' counts given ``params``."""
+        """The distribution of the blocks' counts.
+
+        Args:
+            params: the parameters by name.
+        """
         params = self.complete(params)
         p, q = self._probabilities(params, self.scaled_intensity)
         n = jnp.asarray(self.num_trials, dtype=jnp.int32)  # integer, as NumPyro's binomial sampler needs
@@ -561,7 +654,14 @@ class PsychometricFunction(Model):
 
     def validate_data(self, x):
         """The counts per block: a ``(blocks,)`` array, or psignifit's ``(blocks, 3)`` data
-        matrix whose intensities and trial numbers match the design."""
+        matrix whose intensities and trial numbers match the design.
+
+        Args:
+            x: the data.
+
+        Raises:
+            ValueError: the shape, the design or a count is wrong.
+        """
         owner = self.name
         if x is None:
             raise ValueError(f"{owner}: data is missing (got None)")
