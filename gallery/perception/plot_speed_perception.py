@@ -132,7 +132,7 @@ fig.tight_layout()
 # cross-validation; it says so in the table); given NUTS fits it would use PSIS-LOO and
 # refit exactly the trials whose Pareto k is above 0.7. The full build uses 5 folds, the
 # quick one 2. ``benchmarks/speed_loo.py`` ranks the five priors by PSIS-LOO from NUTS
-# fits, against the 5-fold table of ``benchmarks/README.md``.
+# fits, against the 5-fold table of ``benchmarks/README.md``: the same order for subject 3.
 for prior in ("power", "piecewise"):
     experiment = speed_experiment(trials, prior=prior, grid_size=128 if QUICK else 256)
     fits[prior] = hz.fit(experiment, responses, key=0, **SVI)
