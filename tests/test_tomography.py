@@ -83,7 +83,7 @@ def test_the_inferred_prior_is_closer_to_the_true_one_than_a_gaussian_observers(
     distance (about 0.55 here; measured: 0.05 against 0.59 at 3,000 trials). On 1,000
     held-out trials the mixture's log-likelihood per trial must beat the Gaussian's by
     0.05 nats and be within 0.03 of the true prior's (the sd of a mean of 1,000 trial
-    log-likelihoods is about 0.015). Slow: two MAP fits of 1,500 steps, about a minute on
+    log-likelihoods is about 0.015). Slow: two MAP fits of 1,500 steps, 80 s on
     two cores."""
     train, test = 1500, 1000
     triplets = random_triplets(0, train + test)
