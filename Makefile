@@ -67,3 +67,5 @@ bench-amortised: $(STAMP)
 bench-perception: $(STAMP)
 	$(BIN)/python benchmarks/speed_observers.py
 	$(BIN)/python benchmarks/speed_backends.py
+	$(BIN)/python benchmarks/speed_loo.py
+	$(BIN)/python benchmarks/psychometric_psignifit.py

@@ -25,12 +25,10 @@ import helmholtz as hz
 from helmholtz.perception import ErnstBanksExperiment, causal_inference, combine_cues_with_prior, ernst_banks_design
 
 QUICK = os.environ.get("HELMHOLTZ_QUICK") == "1"  # small sizes for the test suite
-REPEATS = 2 if QUICK else 20
-NUTS_OPTIONS = (
-    dict(num_chains=1, num_warmup=100, num_samples=100)
-    if QUICK
-    else dict(num_chains=4, num_warmup=500, num_samples=1000)
-)
+REPEATS = 5 if QUICK else 20
+NUTS_OPTIONS = dict(num_chains=1, num_warmup=150, num_samples=150)
+if not QUICK:
+    NUTS_OPTIONS = dict(num_chains=4, num_warmup=500, num_samples=1000)
 
 # %%
 # The experiment and the observer
@@ -52,7 +50,8 @@ print(fit.summary())
 # The proportion of "comparison taller" answers against the comparison's size, at the
 # largest conflict (+6 mm: visual 58, haptic 52 mm). The point of subjective equality moves
 # from near the visual size (58) to near the haptic size (52) as the visual noise grows.
-fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+# (Each section draws its own figure: the page shows a section's figures after its code.)
+fig, ax = plt.subplots(figsize=(6, 4))
 colors = plt.cm.viridis(np.linspace(0, 0.9, 4))
 posterior_mean = {name: np.asarray(value).mean(0) for name, value in draws.items()}
 p_fit = np.asarray(experiment.response_probability(posterior_mean))
@@ -60,20 +59,14 @@ for level, color in enumerate(colors):
     chosen = (experiment.noise_level == level) & (experiment.conflict == 6.0)
     sizes = np.unique(experiment.comparison[chosen])
     observed = [choices[chosen & (experiment.comparison == s)].mean() for s in sizes]
-    axes[0].plot(sizes, observed, "o", color=color, ms=4)
-    axes[0].plot(
-        sizes,
-        [p_fit[chosen & (experiment.comparison == s)][0] for s in sizes],
-        "-",
-        color=color,
-        label=f"visual noise level {level}",
-    )
-axes[0].axvline(58, ls=":", c="k")
-axes[0].axvline(52, ls=":", c="k")
-axes[0].set(
-    xlabel="comparison size (mm)", ylabel='P("comparison taller")', title="conflict +6 mm: data (dots), fit (lines)"
-)
-axes[0].legend(fontsize=7)
+    ax.plot(sizes, observed, "o", color=color, ms=4)
+    fitted_curve = [p_fit[chosen & (experiment.comparison == s)][0] for s in sizes]
+    ax.plot(sizes, fitted_curve, "-", color=color, label=f"visual noise level {level}")
+ax.axvline(58, ls=":", c="k")
+ax.axvline(52, ls=":", c="k")
+ax.set(xlabel="comparison size (mm)", ylabel='P("comparison taller")', title="conflict +6 mm: data (dots), fit (lines)")
+ax.legend(fontsize=7)
+fig.tight_layout()
 
 # %%
 # Weights and thresholds
@@ -84,18 +77,19 @@ axes[0].legend(fontsize=7)
 levels = np.arange(4)
 fitted = jax.vmap(experiment.psychometrics)(draws)  # per posterior draw: weights, PSEs, thresholds
 true = experiment.psychometrics(truth)
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
 weight_draws = np.asarray(fitted["visual_weight"][:, :, 0])
-axes[1].errorbar(levels, weight_draws.mean(0), yerr=weight_draws.std(0), fmt="o", label="fitted (posterior mean +- sd)")
-axes[1].plot(levels, true["visual_weight"][:, 0], "k_", ms=20, label="true")
-axes[1].set(
+axes[0].errorbar(levels, weight_draws.mean(0), yerr=weight_draws.std(0), fmt="o", label="fitted (posterior mean +- sd)")
+axes[0].plot(levels, true["visual_weight"][:, 0], "k_", ms=20, label="true")
+axes[0].set(
     xlabel="visual noise level", ylabel="visual weight", ylim=(0, 1), xticks=levels, title="weights follow reliability"
 )
+axes[0].legend(fontsize=7)
+axes[1].plot(levels, np.sqrt(2) * truth["sigma_visual"], "o-", label="vision alone")
+axes[1].plot(levels, np.full(4, np.sqrt(2) * truth["sigma_haptic"]), "s-", label="touch alone")
+axes[1].plot(levels, true["threshold"][:, 0], "^-", label="both (maximum likelihood)")
+axes[1].set(xlabel="visual noise level", ylabel="threshold (mm)", xticks=levels, title="combined beats either cue")
 axes[1].legend(fontsize=7)
-axes[2].plot(levels, np.sqrt(2) * truth["sigma_visual"], "o-", label="vision alone")
-axes[2].plot(levels, np.full(4, np.sqrt(2) * truth["sigma_haptic"]), "s-", label="touch alone")
-axes[2].plot(levels, true["threshold"][:, 0], "^-", label="both (maximum likelihood)")
-axes[2].set(xlabel="visual noise level", ylabel="threshold (mm)", xticks=levels, title="combined beats either cue")
-axes[2].legend(fontsize=7)
 fig.tight_layout()
 
 # %%

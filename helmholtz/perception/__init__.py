@@ -8,10 +8,14 @@
 * :mod:`~helmholtz.perception.cue_combination`: Ernst & Banks (2002), causal inference
   (Koerding et al., 2007);
 * :mod:`~helmholtz.perception.motion`: motion illusions (Weiss, Simoncelli & Adelson, 2002);
-* :mod:`~helmholtz.perception.signal_detection`: Green & Swets (1966).
+* :mod:`~helmholtz.perception.signal_detection`: Green & Swets (1966);
+* :mod:`~helmholtz.perception.psychometric`: psychometric functions as psignifit 4 fits them
+  (Schuett et al., 2016): sigmoid, threshold, width, lapse and guess rates, overdispersion;
+* :mod:`~helmholtz.perception.tomography`: cognitive tomography (Houlsby et al., 2013): a
+  subjective prior over a 2-D stimulus space from odd-one-out judgements.
 """
 
-from helmholtz.perception import motion, signal_detection
+from helmholtz.perception import motion, psychometric, signal_detection, tomography
 from helmholtz.perception.cue_combination import (
     ErnstBanksExperiment,
     causal_inference,
@@ -21,6 +25,7 @@ from helmholtz.perception.cue_combination import (
 )
 from helmholtz.perception.experiment import PsychometricPerCondition, TwoAFCExperiment
 from helmholtz.perception.observer import GaussianPrior, Observer, PiecewiseLogPrior, PowerLawPrior
+from helmholtz.perception.psychometric import PsychometricFunction, counts_from_trials
 from helmholtz.perception.signal_detection import (
     SignalDetection,
     area_under_roc,
@@ -35,10 +40,16 @@ from helmholtz.perception.speed import (
     speed_experiment,
     speed_observer,
 )
+from helmholtz.perception.tomography import CognitiveTomography
 
 __all__ = [
     "motion",
     "signal_detection",
+    "psychometric",
+    "tomography",
+    "CognitiveTomography",
+    "PsychometricFunction",
+    "counts_from_trials",
     "Observer",
     "GaussianPrior",
     "PowerLawPrior",
