@@ -40,7 +40,7 @@ from helmholtz.perception.speed import (
     speed_experiment,
     speed_observer,
 )
-from helmholtz.perception.tomography import CognitiveTomography
+from helmholtz.perception.tomography import CognitiveTomography, Mixture, mixture_mmd, random_triplets
 
 __all__ = [
     "motion",
@@ -48,6 +48,9 @@ __all__ = [
     "psychometric",
     "tomography",
     "CognitiveTomography",
+    "Mixture",
+    "mixture_mmd",
+    "random_triplets",
     "PsychometricFunction",
     "counts_from_trials",
     "Observer",
