@@ -53,6 +53,9 @@ def test_the_report_states_what_the_fit_holds(short_recording, tmp_path):
     names = list(model.feature_names)
     assert summary["observed_spike_count"] == observed[names.index("spike_count")]
     assert summary["simulations"] == [400]
+    # Where the time went: one figure per round, each a positive number of seconds.
+    assert len(summary["seconds_simulating"]) == len(summary["seconds_training"]) == 1
+    assert summary["seconds_simulating"][0] > 0 and summary["seconds_training"][0] > 0
     assert set(summary["posterior_mode"]) == set(model.parameter_names)
     rows = written["features"].read_text().splitlines()
     assert [row.split(",")[0] for row in rows[1:]] == names

@@ -64,6 +64,9 @@ def _report_recording_fit(fit, written, what: str) -> None:
     if "reachability" in summary:  # what the model cannot produce, before the posterior is read
         print(summary["reachability"]["sentence"])
     print(f"simulations per round: {summary['simulations']}, invalid (excluded): {summary['invalid_simulations']}")
+    if "seconds_simulating" in summary:
+        simulating, training = sum(summary["seconds_simulating"]), sum(summary["seconds_training"])
+        print(f"time: {simulating:.0f} s simulating, {training:.0f} s training the estimator")
     print(
         f"spike count: recorded {summary['observed_spike_count']:.0f}, at the posterior mode {summary['spike_count_at_mode']:.0f}"
     )

@@ -237,6 +237,12 @@ def write_recording_report(fit: Fit, recording: Recording, out: str | Path) -> d
         "rest_mean_at_mode": float(np.median(at_mode[:, rest])),
         "invalid_simulations": fit.diagnostics["num_invalid"].tolist(),
         "simulations": fit.diagnostics["num_simulations"].tolist(),
+        # Where the time went, per round (absent from fits saved before they were kept).
+        **{
+            name: np.round(fit.diagnostics[name], 2).tolist()
+            for name in ("seconds_simulating", "seconds_training")
+            if name in fit.diagnostics
+        },
         "reachability": {
             **reach.to_dict(),
             "sentence": reach.sentence(UNREACHABLE_TREATMENT if reach.unreachable else OFF_SUPPORT_TREATMENT),
