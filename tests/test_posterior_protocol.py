@@ -105,7 +105,7 @@ def test_coverage_asks_for_the_capability_and_names_npe():
 def test_a_multi_round_npe_posterior_reports_that_it_is_not_amortised(tmp_path):
     """Also when loaded from a file whose posterior state does not say (the rounds come
     from the Fit's saved options)."""
-    with pytest.warns(UserWarning, match="not yet fully converged"):
+    with pytest.warns(UserWarning, match="max_num_epochs"):
         fit = hz.fit(
             GaussianLinear(dim=2),
             OBSERVATION,

@@ -25,13 +25,13 @@ from helmholtz.perception import CognitiveTomography
 from helmholtz.perception.tomography import mixture_log_density, mixture_mmd, random_triplets
 
 QUICK = os.environ.get("HELMHOLTZ_QUICK") == "1"  # small sizes for the test suite
-TRIAL_COUNTS = (200, 800) if QUICK else (250, 1000, 4000)
+TRIAL_COUNTS = (200, 600) if QUICK else (250, 1000, 4000)
 HELD_OUT = 300 if QUICK else 1000
 SVI = dict(
     method="svi",
     guide="delta",
     init="uniform",
-    num_steps=500 if QUICK else 2000,
+    num_steps=300 if QUICK else 2000,
     learning_rate=0.05,
     progress_bar=False,
 )

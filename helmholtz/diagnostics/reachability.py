@@ -105,10 +105,11 @@ class ReachabilityReport:
         """The report as JSON-ready values.
 
         Returns:
-            ``{"features": {name: {observed, quantile, within_range, robust_z, median,
-            simulated_min, simulated_max, reachable}}, "unreachable": [...], "joint": {distance,
-            quantile, reachable, quantile_of_reachable, k, level}, "num_simulations",
-            "num_excluded", "tail", "sentence"}``.
+            A dict: ``"features"`` (by name: ``observed``, ``quantile``, ``within_range``,
+            ``robust_z``, ``median``, ``simulated_min``, ``simulated_max``, ``reachable``),
+            ``"unreachable"`` (names), ``"joint"`` (``distance``, ``quantile``, ``reachable``,
+            ``quantile_of_reachable``, ``k``, ``level``), ``"num_simulations"``,
+            ``"num_excluded"``, ``"tail"`` and ``"sentence"``.
         """
         features = {
             name: {

@@ -155,7 +155,7 @@ class PowerLawPrior:
         return exponent, self.slow_offset * exponent * params["prior_scale_fraction"]
 
     def log_density(self, s, params):
-        """-exponent x log(1 + |s| / scale).
+        """``-exponent * log(1 + |s| / scale)``.
 
         Args:
             s: stimulus values (stimulus units), any shape.
@@ -197,7 +197,7 @@ class PiecewiseLogPrior:
         return {"prior_slopes": slopes}
 
     def log_density(self, s, params):
-        """The piecewise-linear log density in log |s| (|s| floored at 1e-3), 0 at the first knot.
+        """The piecewise-linear log density in ``log |s|`` (``|s|`` floored at 1e-3), 0 at the first knot.
 
         Args:
             s: stimulus values (stimulus units), any shape.

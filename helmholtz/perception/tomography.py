@@ -268,18 +268,8 @@ class CognitiveTomography(Model):
             params: the parameters of one prior (no leading axes).
             triplets: the trials (default: the model's), shape ``(trials, 3, 2)``.
         """
-        mixture = self.mixture(params)
         x = jnp.asarray(self.triplets if triplets is None else triplets)
-        s2 = self.sensory_noise**2
-        single = mixture_log_density(mixture, x, s2)  # (trials, 3)
-        columns = []
-        for odd, j, k in HYPOTHESES:
-            midpoint, difference = (x[:, j] + x[:, k]) / 2, x[:, j] - x[:, k]
-            pair = mixture_log_density(mixture, midpoint, s2 / 2) + dist.Normal(0.0, jnp.sqrt(2 * s2)).log_prob(
-                difference
-            ).sum(-1)
-            columns.append(single[:, odd] + pair)
-        return jnp.stack(columns, axis=-1)
+        return _hypothesis_log_likelihoods(self.mixture(params), x, self.sensory_noise**2)
 
     def choice_probabilities(self, params: dict, triplets=None):
         """P(odd one out = i) per trial, shape ``(trials, 3)``.
@@ -288,8 +278,8 @@ class CognitiveTomography(Model):
             params: the parameters of one prior (no leading axes).
             triplets: the trials (default: the model's).
         """
-        soft = jax.nn.softmax(self.beta * self.hypothesis_log_likelihoods(params, triplets), axis=-1)
-        return (1 - self.lapse) * soft + self.lapse / 3
+        x = jnp.asarray(self.triplets if triplets is None else triplets)
+        return _choice_probabilities(self.mixture(params), x, self.sensory_noise**2, self.beta, self.lapse)
 
     def trial_log_likelihood(self, params: dict, choices, triplets=None):
         """log P(choice) of each trial: the held-out score of a fitted prior on other trials.
@@ -338,6 +328,29 @@ class CognitiveTomography(Model):
                 f"{float(array[first])!r} ({int(bad.sum())} such trials)"
             )
         return jnp.asarray(array, dtype=jnp.int32)
+
+
+# Compiled as one program: run eagerly (NumPyro's initialisation, scoring held-out trials),
+# the response model's few hundred array operations would each be compiled on their own.
+@jax.jit
+def _hypothesis_log_likelihoods(mixture: Mixture, x, sensory_variance):
+    """log L_i of the three hypotheses of each trial, shape ``(trials, 3)``."""
+    single = mixture_log_density(mixture, x, sensory_variance)  # (trials, 3)
+    columns = []
+    for odd, j, k in HYPOTHESES:
+        midpoint, difference = (x[:, j] + x[:, k]) / 2, x[:, j] - x[:, k]
+        pair = mixture_log_density(mixture, midpoint, sensory_variance / 2) + dist.Normal(
+            0.0, jnp.sqrt(2 * sensory_variance)
+        ).log_prob(difference).sum(-1)
+        columns.append(single[:, odd] + pair)
+    return jnp.stack(columns, axis=-1)
+
+
+@jax.jit
+def _choice_probabilities(mixture: Mixture, x, sensory_variance, beta, lapse):
+    """P(odd one out = i) of each trial, shape ``(trials, 3)``."""
+    soft = jax.nn.softmax(beta * _hypothesis_log_likelihoods(mixture, x, sensory_variance), axis=-1)
+    return (1 - lapse) * soft + lapse / 3
 
 
 def random_triplets(key, num_trials: int, low: float = -3.0, high: float = 3.0) -> np.ndarray:
