@@ -268,7 +268,11 @@ def test_amortised_back_ends_refuse_options_out_of_range(ppca_data, method, opti
         ("npe", dict(estimator="bogus"), "npe: unknown estimator 'bogus'; valid estimators: mdn, made, maf, "),
         ("npe", dict(estimator="zuko_mfa"), "npe: unknown estimator 'zuko_mfa' \\(did you mean 'zuko_maf'\\?\\)"),
         ("nre", dict(estimator="maf"), "nre: unknown estimator 'maf'.*; valid estimators: linear, mlp, resnet"),
-        ("npe", dict(num_simulations=1), r"npe: num_simulations must be an integer >= 2 \(2 per round\), got 1"),
+        (
+            "npe",
+            dict(num_simulations=1),
+            r"npe: num_simulations must be an integer >= 2 \(2 per round, num_rounds=1\), got 1",
+        ),
         ("npe", dict(num_rounds=0), "npe: num_rounds must be a positive integer, got 0"),
         ("nle", dict(learning_rate=0.0), "nle: learning_rate must be a finite number > 0, got 0.0"),
         ("npe", dict(training_batch_size=-1), "npe: training_batch_size must be a positive integer"),

@@ -544,7 +544,13 @@ def check_simulation_options(
     """A ValueError naming the first option of a simulation-based back end whose value is
     invalid, the value and what is expected; a warning for a budget too small to train on."""
     num_rounds = check_positive_int(method, "num_rounds", num_rounds)
-    check_positive_int(method, "num_simulations", num_simulations, minimum=2 * num_rounds, why=" (2 per round)")
+    check_positive_int(
+        method,
+        "num_simulations",
+        num_simulations,
+        minimum=2 * num_rounds,
+        why=f" (2 per round, num_rounds={num_rounds})",
+    )
     if num_simulations < FEW_SIMULATIONS:
         warnings.warn(
             f"{method}: num_simulations={num_simulations} is too few to train a neural estimator "

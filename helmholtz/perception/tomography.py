@@ -114,8 +114,8 @@ def _expected_kernel(p: Mixture, q: Mixture, lengthscale: float):
 def mixture_mmd(p: Mixture, q: Mixture, lengthscale: float = 0.5) -> float:
     """The maximum mean discrepancy between two Gaussian mixtures, in closed form.
 
-    With the Gaussian kernel k(a, b) = exp(-|a - b|^2 / (2 l^2)), MMD^2 = E k(p, p') +
-    E k(q, q') - 2 E k(p, q), and each expectation over two Gaussians is closed-form, so no
+    With the Gaussian kernel ``k(a, b) = exp(-|a - b|^2 / (2 l^2))``, ``MMD^2 = E k(p, p') +
+    E k(q, q') - 2 E k(p, q)``, and each expectation over two Gaussians is closed-form, so no
     sampling error enters. The kernel is characteristic: the MMD is 0 only for equal
     densities, and it does not depend on how the components are labelled.
 
