@@ -481,10 +481,11 @@ def _run(
         theta_t, x_t = torch.tensor(theta[valid]), torch.tensor(summaries[valid])
         # TSNPE trains every round as if on prior draws (no proposal given); the
         # likelihood and ratio losses do not depend on the proposal at all.
-        if method == "npe":
-            trainer.append_simulations(theta_t, x_t, exclude_invalid_x=False)
-        else:
-            trainer.append_simulations(theta_t, x_t, exclude_invalid_x=False, from_round=round_index)
+        with summarised_warnings(method, f"checking round {round_index + 1}'s simulations"):
+            if method == "npe":
+                trainer.append_simulations(theta_t, x_t, exclude_invalid_x=False)
+            else:
+                trainer.append_simulations(theta_t, x_t, exclude_invalid_x=False, from_round=round_index)
         started = time.perf_counter()
         training = f"{method} round {round_index + 1}: training"
         with (
